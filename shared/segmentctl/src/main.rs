@@ -1,0 +1,179 @@
+//! segmentctl: the verification interface of SPEC §8 over segments-core.
+//! Exit codes: 0 ok, 2 invalid input (errors with their paths on stderr), 1 I/O failure.
+
+use clap::{Parser, Subcommand};
+use segments_core::report::{parse_report_request, render_report};
+use segments_core::time::{parse_now, parse_time_zone, substitute};
+use segments_core::{
+    Catalog, CoreError, Target, parse_segment_bytes, render_segment, validate_segment,
+};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "segmentctl",
+    version,
+    about = "Render and validate segment SQL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print {"table", "createTableQuery", "cronjobQuery"} for a segment.
+    Render {
+        #[arg(long)]
+        segment: PathBuf,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long = "time-zone")]
+        time_zone: String,
+        #[arg(long)]
+        now: String,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
+    /// Print a stored cronjob query with its placeholders replaced for one run.
+    CronjobSql {
+        #[arg(long = "query-file")]
+        query_file: PathBuf,
+        #[arg(long = "time-zone")]
+        time_zone: String,
+        #[arg(long)]
+        now: String,
+    },
+    /// Print one report query per segment and comparison segment.
+    ReportSql {
+        #[arg(long)]
+        request: PathBuf,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long = "time-zone")]
+        time_zone: String,
+        #[arg(long)]
+        now: String,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
+    /// Exit 0 for a valid segment, or 2 listing every error with its path.
+    Validate {
+        #[arg(long)]
+        segment: PathBuf,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
+}
+
+enum Failure {
+    Invalid(String),
+    Io(String),
+}
+
+impl From<CoreError> for Failure {
+    fn from(e: CoreError) -> Self {
+        Failure::Invalid(e.to_string())
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn catalog(path: Option<&Path>) -> Result<Catalog, Failure> {
+    match path {
+        None => Ok(Catalog::default_catalog()),
+        Some(p) => {
+            let text = String::from_utf8(read(p)?)
+                .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", p.display())))?;
+            Catalog::from_json(&text)
+                .map_err(|e| Failure::Invalid(format!("catalog {}: {e}", p.display())))
+        }
+    }
+}
+
+fn target(project: &str, dataset: &str) -> Result<Target, Failure> {
+    Target::new(project, dataset).map_err(Failure::Invalid)
+}
+
+fn json(v: &impl serde::Serialize) -> Result<String, Failure> {
+    serde_json::to_string_pretty(v).map_err(|e| Failure::Io(e.to_string()))
+}
+
+fn run(cli: Cli) -> Result<String, Failure> {
+    match cli.command {
+        Command::Render {
+            segment,
+            project,
+            dataset,
+            time_zone,
+            now,
+            catalog: cat,
+        } => {
+            let tz = parse_time_zone(&time_zone)?;
+            let now = parse_now(&now)?;
+            let target = target(&project, &dataset)?;
+            let catalog = catalog(cat.as_deref())?;
+            let seg = parse_segment_bytes(&read(&segment)?).map_err(CoreError::from)?;
+            json(&render_segment(&seg, &catalog, &target, &tz, now)?)
+        }
+        Command::CronjobSql {
+            query_file,
+            time_zone,
+            now,
+        } => {
+            let tz = parse_time_zone(&time_zone)?;
+            let now = parse_now(&now)?;
+            let text = String::from_utf8(read(&query_file)?)
+                .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", query_file.display())))?;
+            Ok(substitute(&text, &tz, now)?)
+        }
+        Command::ReportSql {
+            request,
+            project,
+            dataset,
+            time_zone,
+            now,
+            catalog: cat,
+        } => {
+            let tz = parse_time_zone(&time_zone)?;
+            let now = parse_now(&now)?;
+            let target = target(&project, &dataset)?;
+            let catalog = catalog(cat.as_deref())?;
+            let req = parse_report_request(&read(&request)?).map_err(CoreError::from)?;
+            json(&render_report(&req, &catalog, &target, &tz, now)?)
+        }
+        Command::Validate {
+            segment,
+            catalog: cat,
+        } => {
+            let catalog = catalog(cat.as_deref())?;
+            let seg = parse_segment_bytes(&read(&segment)?).map_err(CoreError::from)?;
+            validate_segment(&seg, &catalog).map_err(CoreError::from)?;
+            Ok("valid".to_string())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Invalid(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! segments-core: segment rules in, BigQuery SQL and decisions out. No I/O.
+//! Parse ([`parse`]) -> typed model ([`model`]) -> SQL AST ([`compile`]) -> text ([`sql`]).
+
+pub mod catalog;
+pub mod compile;
+pub mod error;
+pub mod model;
+pub mod parse;
+pub mod report;
+pub mod segment;
+pub mod sql;
+pub mod time;
+
+pub use catalog::Catalog;
+pub use error::{CoreError, ValidationError, ValidationErrors};
+pub use model::Segment;
+pub use parse::{parse_segment, parse_segment_bytes};
+pub use segment::{RenderedSegment, render_segment, validate_segment};
+pub use sql::Target;

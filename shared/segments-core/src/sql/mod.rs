@@ -1,0 +1,271 @@
+//! A small BigQuery SQL AST and its one renderer. Quoting and escaping live
+//! here only: no other module formats an identifier or a literal by hand.
+
+mod render;
+
+pub use render::{render_query, render_statement, string_literal};
+
+use crate::time::{DayRef, TimeRef};
+
+/// `^[A-Za-z_][A-Za-z0-9_]*$`, at most 300 bytes (BigQuery's column name limit).
+pub fn is_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 300
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// A GCP project id as BigQuery accepts it, optionally domain-scoped
+/// (`example.com:my-project`).
+pub fn is_project_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+}
+
+/// An identifier that passed [`is_identifier`]; the only way to name a column or table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ident(String);
+
+impl Ident {
+    pub fn new(s: &str) -> Option<Ident> {
+        is_identifier(s).then(|| Ident(s.to_string()))
+    }
+
+    /// For names the catalog already checked at load time.
+    pub(crate) fn trusted(s: &str) -> Ident {
+        debug_assert!(is_identifier(s), "unchecked identifier {s:?}");
+        Ident(s.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where statements read and write: a checked project and dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    project: String,
+    dataset: Ident,
+}
+
+impl Target {
+    pub fn new(project: &str, dataset: &str) -> Result<Target, String> {
+        if !is_project_id(project) {
+            return Err(format!("{project:?} is not a valid BigQuery project id"));
+        }
+        let dataset = Ident::new(dataset)
+            .ok_or_else(|| format!("{dataset:?} is not a valid BigQuery dataset name"))?;
+        Ok(Target {
+            project: project.to_string(),
+            dataset,
+        })
+    }
+
+    pub fn table(&self, name: &str) -> TableRef {
+        TableRef::Warehouse {
+            project: self.project.clone(),
+            dataset: self.dataset.clone(),
+            table: Ident::trusted(name),
+        }
+    }
+
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    pub fn dataset(&self) -> &str {
+        self.dataset.as_str()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableRef {
+    Warehouse {
+        project: String,
+        dataset: Ident,
+        table: Ident,
+    },
+    Cte(Ident),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// `alias.column`; aliases are chosen by the compiler, never by input.
+    Column(String, Ident),
+    /// An unqualified output column (`object_id`).
+    Name(Ident),
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Time(TimeRef),
+    Day(DayRef),
+    Func(&'static str, Vec<Expr>),
+    CountStar,
+    Agg {
+        func: &'static str,
+        distinct: bool,
+        arg: Box<Expr>,
+    },
+    SafeCast(Box<Expr>, &'static str),
+    Binary(Box<Expr>, BinOp, Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    IsNull(Box<Expr>),
+    IsNotNull(Box<Expr>),
+    IsTrue(Box<Expr>),
+    IsFalse(Box<Expr>),
+    InList(Box<Expr>, Vec<Expr>),
+    InQuery(Box<Expr>, Box<Query>),
+    Exists(Box<Query>),
+}
+
+impl Expr {
+    pub fn col(alias: &str, name: &Ident) -> Expr {
+        Expr::Column(alias.to_string(), name.clone())
+    }
+    pub fn str(s: &str) -> Expr {
+        Expr::Str(s.to_string())
+    }
+    pub fn func(name: &'static str, args: Vec<Expr>) -> Expr {
+        Expr::Func(name, args)
+    }
+    pub fn lower(self) -> Expr {
+        Expr::Func("LOWER", vec![self])
+    }
+    pub fn bin(self, op: BinOp, rhs: Expr) -> Expr {
+        Expr::Binary(Box::new(self), op, Box::new(rhs))
+    }
+    pub fn eq(self, rhs: Expr) -> Expr {
+        self.bin(BinOp::Eq, rhs)
+    }
+    pub fn is_not_null(self) -> Expr {
+        Expr::IsNotNull(Box::new(self))
+    }
+    /// Negation that is the exact complement: a NULL (unknown) positive counts as false.
+    pub fn not_definitely(self) -> Expr {
+        Expr::Not(Box::new(Expr::func(
+            "COALESCE",
+            vec![self, Expr::Bool(false)],
+        )))
+    }
+    pub fn and(mut items: Vec<Expr>) -> Expr {
+        match items.len() {
+            1 => items.remove(0),
+            0 => Expr::Bool(true),
+            _ => Expr::And(items),
+        }
+    }
+    pub fn or(mut items: Vec<Expr>) -> Expr {
+        match items.len() {
+            1 => items.remove(0),
+            0 => Expr::Bool(false),
+            _ => Expr::Or(items),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FromItem {
+    Table { table: TableRef, alias: String },
+    Unnest { expr: Expr, alias: String },
+    Subquery { query: Box<Query>, alias: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub kind: JoinKind,
+    pub item: FromItem,
+    pub on: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectItem {
+    pub expr: Expr,
+    pub alias: Option<Ident>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Select {
+    pub distinct: bool,
+    pub items: Vec<SelectItem>,
+    pub from: Option<FromItem>,
+    pub joins: Vec<Join>,
+    pub filter: Option<Expr>,
+    pub group_by: Vec<Expr>,
+    pub order_by: Vec<(Expr, bool)>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+impl Select {
+    pub fn item(mut self, expr: Expr, alias: Option<&str>) -> Self {
+        self.items.push(SelectItem {
+            expr,
+            alias: alias.map(Ident::trusted),
+        });
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    UnionAll,
+    UnionDistinct,
+    IntersectDistinct,
+    ExceptDistinct,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    Select(Box<Select>),
+    /// Operands are always parenthesised, so kinds never mix unparenthesised.
+    Set(SetOp, Vec<Query>),
+    With(Vec<(Ident, Query)>, Box<Query>),
+}
+
+impl Query {
+    pub fn select(s: Select) -> Query {
+        Query::Select(Box::new(s))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Query(Query),
+    CreateOrReplaceTable {
+        table: TableRef,
+        query: Query,
+    },
+    /// Makes `table` equal to `source` on `key`: inserts new rows, deletes stale ones.
+    MergeSync {
+        table: TableRef,
+        source: Query,
+        key: Ident,
+    },
+    DropTableIfExists(TableRef),
+}

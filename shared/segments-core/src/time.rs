@@ -1,0 +1,242 @@
+//! Time as an input: instants that depend on `now` or on the account's time zone
+//! are rendered as placeholders, then replaced for one run's `now` and zone.
+//! The create query and the stored cronjob query therefore come from one text.
+
+use crate::error::CoreError;
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// An instant, resolved at substitution time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeRef {
+    Now,
+    /// `now` minus this many hours (`in-last-days N` is N×24 h).
+    NowMinusHours(u32),
+    /// Local midnight of (today in the account's zone + offset days).
+    TodayStart(i32),
+    /// Local midnight of a calendar day in the account's zone.
+    DayStart(NaiveDate),
+}
+
+/// A calendar day, resolved at substitution time (for DATE columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayRef {
+    /// The local day of `now` minus this many hours.
+    NowMinusHours(u32),
+    /// Today in the account's zone + offset days.
+    Today(i32),
+    Fixed(NaiveDate),
+}
+
+impl TimeRef {
+    pub fn placeholder(&self) -> String {
+        match self {
+            TimeRef::Now => "{{ts:now}}".into(),
+            TimeRef::NowMinusHours(h) => format!("{{{{ts:now-{h}h}}}}"),
+            TimeRef::TodayStart(d) => format!("{{{{ts:today{d:+}d}}}}"),
+            TimeRef::DayStart(day) => format!("{{{{ts:{}}}}}", day.format("%Y-%m-%d")),
+        }
+    }
+}
+
+impl DayRef {
+    pub fn placeholder(&self) -> String {
+        match self {
+            DayRef::NowMinusHours(h) => format!("{{{{date:now-{h}h}}}}"),
+            DayRef::Today(d) => format!("{{{{date:today{d:+}d}}}}"),
+            // A fixed day does not depend on the zone: render it directly.
+            DayRef::Fixed(day) => format!("DATE '{}'", day.format("%Y-%m-%d")),
+        }
+    }
+}
+
+/// Parses an IANA zone name (`Europe/Berlin`, `UTC`).
+pub fn parse_time_zone(name: &str) -> Result<Tz, CoreError> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        CoreError::Argument(format!(
+            "unknown time zone {name:?} (expected an IANA name such as Europe/Berlin)"
+        ))
+    })
+}
+
+/// Parses an RFC 3339 instant.
+pub fn parse_now(text: &str) -> Result<DateTime<Utc>, CoreError> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| CoreError::Argument(format!("--now {text:?} is not an RFC 3339 instant: {e}")))
+}
+
+/// The first instant of `day` in `tz`. On a day whose midnight does not exist
+/// (a DST jump at 00:00) that is the first instant after the gap; where it is
+/// ambiguous, the earlier one.
+pub fn day_start(tz: &Tz, day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_time(NaiveTime::MIN);
+    match tz.from_local_datetime(&midnight) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+        LocalResult::None => {
+            // Walk forward in minutes until the local clock exists again.
+            for m in 1..=24 * 60 {
+                if let Some(t) = tz
+                    .from_local_datetime(&(midnight + Duration::minutes(m)))
+                    .earliest()
+                {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            Utc.from_utc_datetime(&midnight)
+        }
+    }
+}
+
+pub fn today(tz: &Tz, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(tz).date_naive()
+}
+
+/// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'`.
+pub fn timestamp_literal(t: DateTime<Utc>) -> String {
+    let micros = t.timestamp_subsec_micros();
+    if micros == 0 {
+        format!("TIMESTAMP '{}+00:00'", t.format("%Y-%m-%d %H:%M:%S"))
+    } else {
+        format!(
+            "TIMESTAMP '{}.{micros:06}+00:00'",
+            t.format("%Y-%m-%d %H:%M:%S")
+        )
+    }
+}
+
+fn date_literal(d: NaiveDate) -> String {
+    format!("DATE '{}'", d.format("%Y-%m-%d"))
+}
+
+fn shift_days(d: NaiveDate, days: i64) -> Option<NaiveDate> {
+    d.checked_add_signed(Duration::try_days(days)?)
+}
+
+fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<String> {
+    let (kind, arg) = body.split_once(':')?;
+    let today = today(tz, now);
+    let hours_back = |s: &str| -> Option<DateTime<Utc>> {
+        let h: i64 = s.strip_prefix("now-")?.strip_suffix('h')?.parse().ok()?;
+        now.checked_sub_signed(Duration::try_hours(h)?)
+    };
+    let today_offset = |s: &str| -> Option<NaiveDate> {
+        let d: i64 = s.strip_prefix("today")?.strip_suffix('d')?.parse().ok()?;
+        shift_days(today, d)
+    };
+    match kind {
+        "ts" if arg == "now" => Some(timestamp_literal(now)),
+        "ts" if arg.starts_with("now-") => hours_back(arg).map(timestamp_literal),
+        "ts" if arg.starts_with("today") => {
+            today_offset(arg).map(|d| timestamp_literal(day_start(tz, d)))
+        }
+        "ts" => crate::parse::parse_day(arg).map(|d| timestamp_literal(day_start(tz, d))),
+        "date" if arg.starts_with("now-") => {
+            hours_back(arg).map(|t| date_literal(t.with_timezone(tz).date_naive()))
+        }
+        "date" if arg.starts_with("today") => today_offset(arg).map(date_literal),
+        _ => None,
+    }
+}
+
+/// Replaces every `{{...}}` placeholder outside string literals and quoted
+/// identifiers, so a user value that looks like a placeholder stays a value.
+pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, CoreError> {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' | '"' | '`' => {
+                // Copy a quoted run verbatim, honouring backslash escapes.
+                out.push(c);
+                while let Some((_, d)) = chars.next() {
+                    out.push(d);
+                    if d == '\\' {
+                        if let Some((_, e)) = chars.next() {
+                            out.push(e);
+                        }
+                    } else if d == c {
+                        break;
+                    }
+                }
+            }
+            '{' if sql[i..].starts_with("{{") => {
+                let Some(end) = sql[i..].find("}}") else {
+                    return Err(CoreError::Argument(format!(
+                        "unterminated placeholder at byte {i}"
+                    )));
+                };
+                let body = &sql[i + 2..i + end];
+                let value = resolve(body, tz, now).ok_or_else(|| {
+                    CoreError::Argument(format!("unknown placeholder {{{{{body}}}}}"))
+                })?;
+                out.push_str(&value);
+                // Skip the rest of the placeholder.
+                while let Some(&(j, _)) = chars.peek() {
+                    if j >= i + end + 2 {
+                        break;
+                    }
+                    chars.next();
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_now(s).unwrap()
+    }
+
+    #[test]
+    fn day_start_follows_the_zone_and_dst() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let d = NaiveDate::from_ymd_opt(2024, 3, 10).unwrap(); // DST starts at 02:00
+        assert_eq!(day_start(&ny, d), at("2024-03-10T05:00:00Z"));
+        let next = NaiveDate::from_ymd_opt(2024, 3, 11).unwrap();
+        assert_eq!(day_start(&ny, next), at("2024-03-11T04:00:00Z"));
+        // Santiago skipped midnight: 2022-09-11 starts at 01:00 local (-03).
+        let scl: Tz = "America/Santiago".parse().unwrap();
+        let gap = NaiveDate::from_ymd_opt(2022, 9, 11).unwrap();
+        assert_eq!(day_start(&scl, gap), at("2022-09-11T04:00:00Z"));
+    }
+
+    #[test]
+    fn substitutes_outside_literals_only() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let now = at("2024-06-15T10:30:00.25Z");
+        let sql = "SELECT {{ts:now}}, {{ts:today-1d}}, {{ts:now-48h}}, {{date:today+0d}}, '{{ts:now}}', 'it\\'s {{x}}', `{{y}}`, {{ts:2024-01-01}}";
+        assert_eq!(
+            substitute(sql, &tz, now).unwrap(),
+            "SELECT TIMESTAMP '2024-06-15 10:30:00.250000+00:00', TIMESTAMP '2024-06-13 22:00:00+00:00', \
+             TIMESTAMP '2024-06-13 10:30:00.250000+00:00', DATE '2024-06-15', '{{ts:now}}', 'it\\'s {{x}}', `{{y}}`, \
+             TIMESTAMP '2023-12-31 23:00:00+00:00'"
+        );
+        assert!(substitute("{{nope}}", &tz, now).is_err());
+        assert!(substitute("{{ts:now", &tz, now).is_err());
+    }
+
+    #[test]
+    fn placeholders_round_trip() {
+        let tz: Tz = "UTC".parse().unwrap();
+        let now = at("2024-06-15T00:00:00Z");
+        for t in [
+            TimeRef::Now,
+            TimeRef::NowMinusHours(24),
+            TimeRef::TodayStart(-30),
+            TimeRef::TodayStart(0),
+        ] {
+            assert!(substitute(&t.placeholder(), &tz, now).is_ok(), "{t:?}");
+        }
+        assert_eq!(
+            substitute(&TimeRef::TodayStart(-30).placeholder(), &tz, now).unwrap(),
+            "TIMESTAMP '2024-05-16 00:00:00+00:00'"
+        );
+    }
+}
