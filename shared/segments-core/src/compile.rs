@@ -959,9 +959,9 @@ impl<'c> Compiler<'c> {
                 pairs(&rel.to_object, &rel.to_id, &rel.from_object, &rel.from_id),
             ],
         );
-        let mut on = vec![Expr::col("t", &id(&related.id)).eq(Expr::col("p", &id("other")))];
+        let mut on = vec![Expr::col("rt", &id(&related.id)).eq(Expr::col("p", &id("other")))];
         if rj.in_range
-            && let Some(r) = self.range_or_err(Expr::col("t", &id(&related.time)), range, path)?
+            && let Some(r) = self.range_or_err(Expr::col("rt", &id(&related.time)), range, path)?
         {
             on.push(r);
         }
@@ -975,7 +975,7 @@ impl<'c> Compiler<'c> {
                     kind: JoinKind::Inner,
                     item: FromItem::Table {
                         table: self.target.table(&related.table),
-                        alias: "t".into(),
+                        alias: "rt".into(),
                     },
                     on: Expr::and(on),
                 }],

@@ -1,0 +1,78 @@
+//! Golden cases: `tests/cases/NAME.json` holds rule groups, the zone, and the
+//! exact member ids they select from the fixture warehouse at [`NOW`].
+
+use segments_core::{Catalog, RenderedSegment, Target, parse_segment, render_segment};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The instant every case is rendered at.
+pub const NOW: &str = "2024-06-15T12:00:00Z";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Case {
+    #[serde(skip)]
+    pub name: String,
+    pub about: String,
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    pub rule_groups: Value,
+    pub expect: Vec<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+impl Case {
+    /// The segment JSON as the web app would store it.
+    pub fn segment_json(&self) -> Value {
+        json!({
+            "id": format!("case-{}", self.name.replace('_', "-")),
+            "accountId": "0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11",
+            "name": self.about,
+            "ruleGroups": self.rule_groups,
+        })
+    }
+
+    pub fn render(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
+        let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
+        let tz =
+            segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
+        let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
+        render_segment(&seg, &Catalog::default_catalog(), target, &tz, now)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn cronjob_at(&self, rendered: &RenderedSegment, now: &str) -> Result<String, String> {
+        let tz =
+            segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
+        let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
+        segments_core::time::substitute(&rendered.cronjob_query, &tz, now)
+            .map_err(|e| e.to_string())
+    }
+}
+
+pub fn load_all() -> Vec<Case> {
+    let dir = crate::repo_root().join("tests/cases");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let mut case: Case =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            case.name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            case
+        })
+        .collect()
+}
