@@ -55,3 +55,157 @@ async fn golden_cases_select_exactly_the_expected_members() {
         failures.join("\n\n")
     );
 }
+
+fn rendered(
+    w: &Warehouse,
+    id: &str,
+    groups: serde_json::Value,
+    now: &str,
+) -> segments_core::RenderedSegment {
+    let seg =
+        segments_core::parse_segment(&serde_json::json!({"id": id, "ruleGroups": groups})).unwrap();
+    let target = Target::new(&w.project, &w.dataset).unwrap();
+    let tz = segments_core::time::parse_time_zone("UTC").unwrap();
+    let now = segments_core::time::parse_now(now).unwrap();
+    segments_core::render_segment(
+        &seg,
+        &segments_core::Catalog::default_catalog(),
+        &target,
+        &tz,
+        now,
+    )
+    .unwrap()
+}
+
+fn substitute(sql: &str, now: &str) -> String {
+    let tz = segments_core::time::parse_time_zone("UTC").unwrap();
+    segments_core::time::substitute(sql, &tz, segments_core::time::parse_now(now).unwrap()).unwrap()
+}
+
+const T1: &str = "2024-06-15T12:00:00Z";
+const T2: &str = "2024-06-16T12:00:00Z";
+
+/// GIVEN segments built at T1, WHEN data changes and time moves to T2 and the
+/// cronjob query runs, THEN each table equals a full rebuild at T2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cronjob_refresh_equals_a_rebuild_after_the_data_changes() {
+    let w = Warehouse::fixture("cron").await;
+    let window = serde_json::json!([{
+        "mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 1},
+        "g0": {"type": "dimension", "key": "device_type", "condition": "is-set"}
+    }]);
+    let metric = serde_json::json!([{
+        "mainOperator": "include", "segmentObject": "user", "conditionFocus": "metric",
+        "g0": {"type": "metric", "key": "sessions", "condition": "greater-than", "value": 1}
+    }]);
+    let cases = [
+        ("cron-window", window, vec!["s2"], vec!["s5", "s6", "s8"]),
+        (
+            "cron-metric",
+            metric,
+            vec!["u1", "u2"],
+            vec!["u1", "u2", "u4"],
+        ),
+    ];
+    for (id, groups, _, _) in &cases {
+        let r = rendered(&w, id, groups.clone(), T1);
+        w.run(&r.create_table_query).await.unwrap();
+    }
+    for (id, groups, at_t1, _) in &cases {
+        let r = rendered(&w, id, groups.clone(), T1);
+        assert_eq!(w.members(&r.table).await.unwrap(), *at_t1, "{id} at T1");
+    }
+    // The data changes: a new session today (s8) and a second session for u4 (s9).
+    w.run_script(
+        "INSERT INTO {{dataset}}.sessions (session_id, user_id, started_at, device_type) VALUES \
+         ('s8', 'u5', TIMESTAMP '2024-06-15 13:00:00+00', 'Desktop'), ('s9', 'u4', TIMESTAMP '2024-06-16 09:00:00+00', 'mobile')",
+    )
+    .await;
+    for (id, groups, _, at_t2) in &cases {
+        let r = rendered(&w, id, groups.clone(), T1);
+        let cron = substitute(&r.cronjob_query, T2);
+        segments_tests::bq_check::check(&cron).unwrap();
+        w.run(&cron).await.unwrap();
+        let refreshed = w.members(&r.table).await.unwrap();
+        // A rebuild at T2 into a second table.
+        let rebuild = rendered(&w, &format!("{id}-rebuild"), groups.clone(), T2);
+        w.run(&rebuild.create_table_query).await.unwrap();
+        let rebuilt = w.members(&rebuild.table).await.unwrap();
+        assert_eq!(
+            refreshed, rebuilt,
+            "{id}: refresh at T2 differs from a rebuild at T2"
+        );
+        assert_eq!(refreshed, *at_t2, "{id} at T2");
+    }
+}
+
+/// GIVEN built segment tables, WHEN the report queries run, THEN each keeps only
+/// the report rows whose object belongs to its segment (through the linking id
+/// when the objects differ), grouped, sorted and paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_queries_filter_by_each_segment() {
+    let w = Warehouse::fixture("report").await;
+    let us = serde_json::json!([{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "g0": {"type": "dimension", "key": "country", "condition": "equals", "value": "us"}}]);
+    let loyal = serde_json::json!([{"mainOperator": "include", "segmentObject": "user", "conditionFocus": "metric",
+        "g0": {"type": "metric", "key": "sessions", "condition": "greater-than", "value": 1}}]);
+    for (id, groups) in [("rep-us", us), ("rep-loyal", loyal)] {
+        w.run(&rendered(&w, id, groups, T1).create_table_query)
+            .await
+            .unwrap();
+    }
+    let request = serde_json::json!({
+        "accountId": "0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11", "accountTimeZone": "UTC", "reportName": "devices",
+        "object": "session", "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"},
+        "dimensions": ["device_type"], "metrics": ["sessions", "pageviews"],
+        "segments": ["rep-us", {"id": "rep-loyal", "object": "user"}],
+        "comparisonSegments": [{"id": "all-data", "allData": true}],
+        "sort": {"by": "pageviews", "direction": "desc"}, "limit": 10, "offset": 0
+    });
+    let req = segments_core::report::parse_report_value(&request).unwrap();
+    let target = Target::new(&w.project, &w.dataset).unwrap();
+    let tz = segments_core::time::parse_time_zone("UTC").unwrap();
+    let out = segments_core::report::render_report(
+        &req,
+        &segments_core::Catalog::default_catalog(),
+        &target,
+        &tz,
+        segments_core::time::parse_now(T1).unwrap(),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    for q in out.segments.iter().chain(out.comparison_segments.iter()) {
+        segments_tests::bq_check::check(&q.query).unwrap();
+        let mut rs = w.run(&q.query).await.unwrap();
+        let mut rows = Vec::new();
+        while rs.next_row() {
+            rows.push(format!(
+                "{}:{}:{}",
+                rs.get_string(0).unwrap().unwrap_or_default(),
+                rs.get_i64(1).unwrap().unwrap_or(-1),
+                rs.get_i64(2).unwrap().unwrap_or(-1)
+            ));
+        }
+        got.push((q.segment_id.clone(), rows));
+    }
+    let expect = vec![
+        (
+            "rep-us".to_string(),
+            vec!["Desktop:1:5".to_string(), "mobile:1:1".into()],
+        ),
+        (
+            "rep-loyal".to_string(),
+            vec!["Desktop:2:8".to_string(), "mobile:1:1".into()],
+        ),
+        (
+            "all-data".to_string(),
+            vec![
+                "Desktop:2:8".to_string(),
+                "mobile:1:1".into(),
+                "tablet:1:0".into(),
+            ],
+        ),
+    ];
+    assert_eq!(got, expect);
+}
