@@ -1,0 +1,312 @@
+//! segmentctl as the acceptance checks use it: arguments, JSON out, exit codes.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+fn segmentctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_segmentctl"))
+        .args(args)
+        .output()
+        .expect("run segmentctl")
+}
+
+fn file(text: &str) -> tempfile_path::TempFile {
+    tempfile_path::TempFile::new(text)
+}
+
+/// A file in the target tmp dir that is removed on drop.
+mod tempfile_path {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    pub struct TempFile(pub std::path::PathBuf);
+    impl TempFile {
+        pub fn new(text: &str) -> TempFile {
+            let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            let path = dir.join(format!(
+                "cli-{}-{}.json",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let mut f = std::fs::File::create(&path).expect("create temp file");
+            f.write_all(text.as_bytes()).expect("write temp file");
+            TempFile(path)
+        }
+        pub fn path(&self) -> &str {
+            self.0.to_str().unwrap_or_default()
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+const SEGMENT: &str = r#"{
+  "id": "7b0c1f0e-3f1a-4a59-9a53-2f1c7d7f3b11", "accountId": "0d6f", "name": "Engaged US sessions",
+  "ruleGroups": [{
+    "mainOperator": "include", "conjunction": "and", "segmentObject": "session", "conditionFocus": "property",
+    "dateRangeFilter": { "type": "previous-period", "numberOfDaysPrevious": 30 },
+    "g0": { "type": "dimension", "key": "country", "condition": "equals", "value": "US" },
+    "g1": { "conjunction": "or", "type": "custom", "key": "plan", "condition": "in-list", "value": ["pro", "team"] }
+  }]
+}"#;
+
+#[test]
+fn render_prints_table_create_and_cronjob() {
+    let seg = file(SEGMENT);
+    let out = segmentctl(&[
+        "render",
+        "--segment",
+        seg.path(),
+        "--project",
+        "acme-prod",
+        "--dataset",
+        "account_1",
+        "--time-zone",
+        "America/New_York",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["table"], "segment_7b0c1f0e_3f1a_4a59_9a53_2f1c7d7f3b11");
+    let create = v["createTableQuery"].as_str().unwrap();
+    assert!(create.starts_with("CREATE OR REPLACE TABLE `acme-prod.account_1.segment_7b0c1f0e_3f1a_4a59_9a53_2f1c7d7f3b11` AS"));
+    // Previous 30 whole days before 2024-06-15 in New York, as literal instants.
+    assert!(
+        create.contains("TIMESTAMP '2024-05-16 04:00:00+00:00'")
+            && create.contains("TIMESTAMP '2024-06-15 04:00:00+00:00'"),
+        "{create}"
+    );
+    let cron = v["cronjobQuery"].as_str().unwrap();
+    assert!(cron.starts_with("MERGE `acme-prod.account_1.segment_"));
+    assert!(cron.contains("{{ts:today-30d}}") && cron.contains("{{ts:today+0d}}"));
+}
+
+#[test]
+fn cronjob_sql_replaces_the_placeholders_for_that_run() {
+    let seg = file(SEGMENT);
+    let out = segmentctl(&[
+        "render",
+        "--segment",
+        seg.path(),
+        "--project",
+        "p",
+        "--dataset",
+        "d",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let query = file(v["cronjobQuery"].as_str().unwrap());
+    let out = segmentctl(&[
+        "cronjob-sql",
+        "--query-file",
+        query.path(),
+        "--time-zone",
+        "Europe/Berlin",
+        "--now",
+        "2024-07-01T00:30:00+02:00",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = String::from_utf8(out.stdout).unwrap();
+    assert!(!sql.contains("{{"), "{sql}");
+    // Today in Berlin is 2024-07-01; its midnight is 2024-06-30T22:00Z.
+    assert!(
+        sql.contains("TIMESTAMP '2024-06-30 22:00:00+00:00'")
+            && sql.contains("TIMESTAMP '2024-05-31 22:00:00+00:00'"),
+        "{sql}"
+    );
+}
+
+#[test]
+fn an_invalid_segment_exits_2_naming_every_path() {
+    let bad = file(
+        r#"{"id": "s", "ruleGroups": [{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+            "g0": {"type": "dimension", "key": "country", "condition": "equal", "value": "x"},
+            "g1": {"type": "dimension", "key": "nope", "condition": "equals", "value": "x"}},
+            {"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property", "g1": {}}]}"#,
+    );
+    let out = segmentctl(&["validate", "--segment", bad.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"ruleGroups[0].g0.condition: unknown operator "equal""#),
+        "{err}"
+    );
+    assert!(err.contains("ruleGroups[1].g0: is missing"), "{err}");
+    let render = segmentctl(&[
+        "render",
+        "--segment",
+        bad.path(),
+        "--project",
+        "p",
+        "--dataset",
+        "d",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(render.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&render.stderr).contains("ruleGroups[0].g0.condition"));
+}
+
+#[test]
+fn validate_checks_keys_against_the_catalog() {
+    let bad = file(
+        r#"{"id": "s", "ruleGroups": [{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "g0": {"type": "dimension", "key": "nope", "condition": "equals", "value": "x"},
+        "g1": {"type": "custom", "key": "a b", "condition": "equals", "value": "x"}}]}"#,
+    );
+    let out = segmentctl(&["validate", "--segment", bad.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"ruleGroups[0].g0.key: unknown field of sessions "nope""#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"ruleGroups[0].g1.key: "a b" is not a valid key"#),
+        "{err}"
+    );
+    let good = file(SEGMENT);
+    let out = segmentctl(&["validate", "--segment", good.path()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let seg = file(SEGMENT);
+    for args in [
+        vec![
+            "render",
+            "--segment",
+            seg.path(),
+            "--project",
+            "p",
+            "--dataset",
+            "d",
+            "--time-zone",
+            "Mars/Olympus",
+            "--now",
+            "2024-06-15T12:00:00Z",
+        ],
+        vec![
+            "render",
+            "--segment",
+            seg.path(),
+            "--project",
+            "p",
+            "--dataset",
+            "d-x",
+            "--time-zone",
+            "UTC",
+            "--now",
+            "2024-06-15T12:00:00Z",
+        ],
+        vec![
+            "render",
+            "--segment",
+            seg.path(),
+            "--project",
+            "p",
+            "--dataset",
+            "d",
+            "--time-zone",
+            "UTC",
+            "--now",
+            "yesterday",
+        ],
+        vec!["render", "--segment", seg.path()],
+    ] {
+        let out = segmentctl(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn report_sql_prints_one_query_per_segment() {
+    let req = file(
+        r#"{"accountId": "a", "accountTimeZone": "UTC", "reportName": "r", "object": "session",
+        "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"}, "dimensions": ["country"], "metrics": ["sessions"],
+        "segments": ["11111111-1111-1111-1111-111111111111", {"id": "22222222-2222-2222-2222-222222222222", "object": "user"}],
+        "comparisonSegments": ["33333333-3333-3333-3333-333333333333"], "sort": {"by": "sessions", "direction": "desc"}, "limit": 50, "offset": 10}"#,
+    );
+    let out = segmentctl(&[
+        "report-sql",
+        "--request",
+        req.path(),
+        "--project",
+        "p",
+        "--dataset",
+        "d",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-07-01T00:00:00Z",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let segs = v["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 2);
+    assert_eq!(v["comparisonSegments"].as_array().unwrap().len(), 1);
+    let q0 = segs[0]["query"].as_str().unwrap();
+    assert!(
+        q0.contains("o.`session_id` IN (")
+            && q0.contains("`p.d.segment_11111111_1111_1111_1111_111111111111`"),
+        "{q0}"
+    );
+    let q1 = segs[1]["query"].as_str().unwrap();
+    assert!(q1.contains("o.`user_id` IN ("), "{q1}");
+    assert!(q1.contains("LIMIT 50 OFFSET 10"), "{q1}");
+    let five = file(
+        r#"{"object": "session", "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"}, "segments": ["a","b","c","d","e"]}"#,
+    );
+    let out = segmentctl(&[
+        "report-sql",
+        "--request",
+        five.path(),
+        "--project",
+        "p",
+        "--dataset",
+        "d",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-07-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("segments: at most 4 segments per report")
+    );
+}
