@@ -132,12 +132,12 @@ impl<'c> Compiler<'c> {
                 Select {
                     from: Some(FromItem::Table {
                         table: TableRef::Cte(name),
-                        alias: format!("g{gi}"),
+                        alias: format!("g{gi}").into(),
                     }),
                     ..Default::default()
                 }
                 .item(
-                    Expr::col(&format!("g{gi}"), &id(OBJECT_ID)),
+                    Expr::col(format!("g{gi}"), &Ident::fixed(OBJECT_ID)),
                     Some(OBJECT_ID),
                 ),
             );
@@ -174,21 +174,21 @@ impl<'c> Compiler<'c> {
                 vec![base, set(SetOp::UnionDistinct, excludes)],
             )
         };
-        ctes.push((id("members"), members));
+        ctes.push((Ident::fixed("members"), members));
         let body = Query::select(
             Select {
                 from: Some(FromItem::Table {
-                    table: TableRef::Cte(id("members")),
+                    table: TableRef::Cte(Ident::fixed("members")),
                     alias: "m".into(),
                 }),
                 ..Default::default()
             }
-            .item(Expr::col("m", &id(OBJECT_ID)), Some(OBJECT_ID)),
+            .item(Expr::col("m", &Ident::fixed(OBJECT_ID)), Some(OBJECT_ID)),
         );
         Some(Query::With(ctes, Box::new(body)))
     }
 
-    fn object_table(&self, obj: &ObjectDef, alias: &str) -> FromItem {
+    fn object_table(&self, obj: &ObjectDef, alias: &'static str) -> FromItem {
         FromItem::Table {
             table: self.target.table(&obj.table),
             alias: alias.into(),
@@ -285,7 +285,7 @@ impl<'c> Compiler<'c> {
         path: &str,
         cond: &Condition,
         obj: &ObjectDef,
-        alias: &str,
+        alias: &'static str,
     ) -> Option<Expr> {
         let Some(key) = cond.key.as_deref() else {
             self.err(format!("{path}.key"), "is required");
@@ -362,7 +362,7 @@ impl<'c> Compiler<'c> {
         }
         let op = self.operator(path, cond)?;
         let (pos_op, negate) = split_negative(op);
-        let value = Expr::col("c", &id("value"));
+        let value = Expr::col("c", &Ident::fixed("value"));
         let pos = self.positive(path, value, Kind::KeyedText, pos_op, &cond.operand)?;
         let exists = Expr::Exists(Box::new(Query::select(
             Select {
@@ -371,7 +371,7 @@ impl<'c> Compiler<'c> {
                     alias: "c".into(),
                 }),
                 filter: Some(Expr::and(vec![
-                    Expr::col("c", &id("key")).eq(Expr::str(key)),
+                    Expr::col("c", &Ident::fixed("key")).eq(Expr::str(key)),
                     pos,
                 ])),
                 ..Default::default()
@@ -412,7 +412,7 @@ impl<'c> Compiler<'c> {
         operand: &Operand,
     ) -> Option<Expr> {
         use Operator as O;
-        let vpath = format!("{path}.value");
+        let vpath = || format!("{path}.value");
         let lower_lit = |s: &str| Expr::str(s).lower();
         let out = match (kind, op, operand) {
             (Kind::Text | Kind::KeyedText, O::Equals, Operand::Text(s)) => {
@@ -448,7 +448,7 @@ impl<'c> Compiler<'c> {
             {
                 Some(n) => v.eq(number(n)),
                 None => {
-                    self.err(vpath, format!("{s:?} is not a number"));
+                    self.err(vpath(), format!("{s:?} is not a number"));
                     return None;
                 }
             },
@@ -458,7 +458,7 @@ impl<'c> Compiler<'c> {
                     match crate::parse::parse_number_text(s) {
                         Some(n) => nums.push(number(n)),
                         None => {
-                            self.err(vpath, format!("{s:?} is not a number"));
+                            self.err(vpath(), format!("{s:?} is not a number"));
                             return None;
                         }
                     }
@@ -493,14 +493,14 @@ impl<'c> Compiler<'c> {
             }
             (Kind::Timestamp, O::After, Operand::Date(d)) => {
                 let Some(next) = next_day(*d) else {
-                    self.err(vpath, "is out of range");
+                    self.err(vpath(), "is out of range");
                     return None;
                 };
                 v.bin(BinOp::GtEq, Expr::Time(TimeRef::DayStart(next)))
             }
             (Kind::Timestamp, O::Between, Operand::DateRange(a, b)) => {
                 let Some(next) = next_day(*b) else {
-                    self.err(vpath, "is out of range");
+                    self.err(vpath(), "is out of range");
                     return None;
                 };
                 Expr::and(vec![
@@ -555,7 +555,7 @@ impl<'c> Compiler<'c> {
                 };
                 let shown = negative_of(op).unwrap_or(op);
                 if matches!(operand, Operand::DateRange(..)) && kind == Kind::Number {
-                    self.err(vpath, "expected [from, to] as two numbers");
+                    self.err(vpath(), "expected [from, to] as two numbers");
                 } else {
                     self.err(
                         format!("{path}.condition"),
@@ -663,9 +663,9 @@ impl<'c> Compiler<'c> {
                 kind: JoinKind::Left,
                 item: FromItem::Subquery {
                     query: Box::new(q),
-                    alias: alias.clone(),
+                    alias: alias.clone().into(),
                 },
-                on: Expr::col(&alias, &id("k")).eq(oid.clone()),
+                on: Expr::col(alias.clone(), &Ident::fixed("k")).eq(oid.clone()),
             });
         }
         for (ri, rj) in relations.iter().enumerate() {
@@ -675,9 +675,9 @@ impl<'c> Compiler<'c> {
                 kind: JoinKind::Left,
                 item: FromItem::Subquery {
                     query: Box::new(q),
-                    alias: alias.clone(),
+                    alias: alias.clone().into(),
                 },
-                on: Expr::col(&alias, &id("k")).eq(oid.clone()),
+                on: Expr::col(alias.clone(), &Ident::fixed("k")).eq(oid.clone()),
             });
         }
         Some(Query::select(
@@ -804,7 +804,7 @@ impl<'c> Compiler<'c> {
         let zero = measure.aggregate.zero_when_empty();
         sources[si].measures.push(measure);
         let v = Expr::col(
-            &format!("m{si}"),
+            format!("m{si}"),
             &id(&format!("v{}", sources[si].measures.len() - 1)),
         );
         Some(MetricValue::Aggregate(if zero {
@@ -844,7 +844,7 @@ impl<'c> Compiler<'c> {
                 relations.len() - 1
             }
         };
-        let v = Expr::col(&format!("r{ri}"), &id("v"));
+        let v = Expr::col(format!("r{ri}"), &Ident::fixed("v"));
         Some(MetricValue::Aggregate(Expr::func(
             "COALESCE",
             vec![v, Expr::Int(0)],
@@ -959,7 +959,8 @@ impl<'c> Compiler<'c> {
                 pairs(&rel.to_object, &rel.to_id, &rel.from_object, &rel.from_id),
             ],
         );
-        let mut on = vec![Expr::col("rt", &id(&related.id)).eq(Expr::col("p", &id("other")))];
+        let mut on =
+            vec![Expr::col("rt", &id(&related.id)).eq(Expr::col("p", &Ident::fixed("other")))];
         if rj.in_range
             && let Some(r) = self.range_or_err(Expr::col("rt", &id(&related.time)), range, path)?
         {
@@ -979,15 +980,15 @@ impl<'c> Compiler<'c> {
                     },
                     on: Expr::and(on),
                 }],
-                group_by: vec![Expr::col("p", &id("k"))],
+                group_by: vec![Expr::col("p", &Ident::fixed("k"))],
                 ..Default::default()
             }
-            .item(Expr::col("p", &id("k")), Some("k"))
+            .item(Expr::col("p", &Ident::fixed("k")), Some("k"))
             .item(
                 Expr::Agg {
                     func: "COUNT",
                     distinct: true,
-                    arg: Box::new(Expr::col("p", &id("other"))),
+                    arg: Box::new(Expr::col("p", &Ident::fixed("other"))),
                 },
                 Some("v"),
             ),
@@ -1162,7 +1163,7 @@ impl<'c> Compiler<'c> {
         let (pos_op, negate) = split_negative(op);
         let pos = self.positive(
             path,
-            Expr::col("c", &id("value")),
+            Expr::col("c", &Ident::fixed("value")),
             Kind::KeyedText,
             pos_op,
             &cond.operand,
@@ -1174,7 +1175,7 @@ impl<'c> Compiler<'c> {
                     alias: "c".into(),
                 }),
                 filter: Some(Expr::and(vec![
-                    Expr::col("c", &id("key")).eq(Expr::str(key)),
+                    Expr::col("c", &Ident::fixed("key")).eq(Expr::str(key)),
                     pos,
                 ])),
                 ..Default::default()
@@ -1197,7 +1198,11 @@ enum MetricValue {
 }
 
 /// The expression linking a source row to an object, and the filters that make the link valid.
-fn link_key(source: &SourceDef, object: SegmentObject, alias: &str) -> Option<(Expr, Vec<Expr>)> {
+fn link_key(
+    source: &SourceDef,
+    object: SegmentObject,
+    alias: &'static str,
+) -> Option<(Expr, Vec<Expr>)> {
     match source.link(object)? {
         Link::Column(col) => {
             let k = Expr::col(alias, &id(col));
@@ -1234,7 +1239,7 @@ fn negative_of(op: Operator) -> Option<Operator> {
 }
 
 fn elem() -> Expr {
-    Expr::Name(id("x"))
+    Expr::Name(Ident::fixed("x"))
 }
 
 fn element_exists(array: Expr, pred: Expr) -> Expr {

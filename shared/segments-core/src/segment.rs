@@ -46,11 +46,11 @@ pub fn render_segment(
     // the table holds exactly what a rebuild at T would.
     let create = render_statement(&Statement::CreateOrReplaceTable {
         table: table.clone(),
-        query: members.clone(),
+        query: &members,
     });
     let cronjob = render_statement(&Statement::MergeSync {
         table,
-        source: members,
+        source: &members,
         key: Ident::trusted(OBJECT_ID),
     });
     Ok(RenderedSegment {

@@ -143,46 +143,47 @@ fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<String> {
 /// Replaces every `{{...}}` placeholder outside string literals and quoted
 /// identifiers, so a user value that looks like a placeholder stays a value.
 pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, CoreError> {
+    let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 64);
-    let mut chars = sql.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\'' | '"' | '`' => {
-                // Copy a quoted run verbatim, honouring backslash escapes.
-                out.push(c);
-                while let Some((_, d)) = chars.next() {
-                    out.push(d);
-                    if d == '\\' {
-                        if let Some((_, e)) = chars.next() {
-                            out.push(e);
-                        }
-                    } else if d == c {
-                        break;
-                    }
+    // Each distinct placeholder is resolved once; a query repeats few of them.
+    let mut resolved: Vec<(&str, String)> = Vec::new();
+    let mut copied = 0; // bytes of `sql` already in `out`
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                // Skip a quoted run, honouring backslash escapes.
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
+                i += 1;
             }
-            '{' if sql[i..].starts_with("{{") => {
-                let Some(end) = sql[i..].find("}}") else {
+            b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                let Some(len) = sql[i..].find("}}") else {
                     return Err(CoreError::Argument(format!(
                         "unterminated placeholder at byte {i}"
                     )));
                 };
-                let body = &sql[i + 2..i + end];
-                let value = resolve(body, tz, now).ok_or_else(|| {
-                    CoreError::Argument(format!("unknown placeholder {{{{{body}}}}}"))
-                })?;
-                out.push_str(&value);
-                // Skip the rest of the placeholder.
-                while let Some(&(j, _)) = chars.peek() {
-                    if j >= i + end + 2 {
-                        break;
+                let body = &sql[i + 2..i + len];
+                out.push_str(&sql[copied..i]);
+                match resolved.iter().find(|(b, _)| *b == body) {
+                    Some((_, v)) => out.push_str(v),
+                    None => {
+                        let v = resolve(body, tz, now).ok_or_else(|| {
+                            CoreError::Argument(format!("unknown placeholder {{{{{body}}}}}"))
+                        })?;
+                        out.push_str(&v);
+                        resolved.push((body, v));
                     }
-                    chars.next();
                 }
+                i += len + 2;
+                copied = i;
             }
-            _ => out.push(c),
+            _ => i += 1,
         }
     }
+    out.push_str(&sql[copied.min(sql.len())..]);
     Ok(out)
 }
 

@@ -6,6 +6,10 @@ mod render;
 pub use render::{render_query, render_statement, string_literal};
 
 use crate::time::{DayRef, TimeRef};
+use std::borrow::Cow;
+
+/// A table alias; almost always a fixed name chosen by the compiler.
+pub type Alias = Cow<'static, str>;
 
 /// `^[A-Za-z_][A-Za-z0-9_]*$`, at most 300 bytes (BigQuery's column name limit).
 pub fn is_identifier(s: &str) -> bool {
@@ -29,17 +33,22 @@ pub fn is_project_id(s: &str) -> bool {
 
 /// An identifier that passed [`is_identifier`]; the only way to name a column or table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ident(String);
+pub struct Ident(Cow<'static, str>);
 
 impl Ident {
     pub fn new(s: &str) -> Option<Ident> {
-        is_identifier(s).then(|| Ident(s.to_string()))
+        is_identifier(s).then(|| Ident(Cow::Owned(s.to_string())))
     }
 
     /// For names the catalog already checked at load time.
     pub(crate) fn trusted(s: &str) -> Ident {
         debug_assert!(is_identifier(s), "unchecked identifier {s:?}");
-        Ident(s.to_string())
+        Ident(Cow::Owned(s.to_string()))
+    }
+
+    /// For the compiler's own fixed names.
+    pub(crate) const fn fixed(s: &'static str) -> Ident {
+        Ident(Cow::Borrowed(s))
     }
 
     pub fn as_str(&self) -> &str {
@@ -107,7 +116,7 @@ pub enum BinOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// `alias.column`; aliases are chosen by the compiler, never by input.
-    Column(String, Ident),
+    Column(Alias, Ident),
     /// An unqualified output column (`object_id`).
     Name(Ident),
     Str(String),
@@ -139,8 +148,8 @@ pub enum Expr {
 }
 
 impl Expr {
-    pub fn col(alias: &str, name: &Ident) -> Expr {
-        Expr::Column(alias.to_string(), name.clone())
+    pub fn col(alias: impl Into<Alias>, name: &Ident) -> Expr {
+        Expr::Column(alias.into(), name.clone())
     }
     pub fn str(s: &str) -> Expr {
         Expr::Str(s.to_string())
@@ -185,9 +194,9 @@ impl Expr {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FromItem {
-    Table { table: TableRef, alias: String },
-    Unnest { expr: Expr, alias: String },
-    Subquery { query: Box<Query>, alias: String },
+    Table { table: TableRef, alias: Alias },
+    Unnest { expr: Expr, alias: Alias },
+    Subquery { query: Box<Query>, alias: Alias },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,17 +263,18 @@ impl Query {
     }
 }
 
+/// A statement borrows its query, so one query can be rendered into several.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Statement {
-    Query(Query),
+pub enum Statement<'q> {
+    Query(&'q Query),
     CreateOrReplaceTable {
         table: TableRef,
-        query: Query,
+        query: &'q Query,
     },
     /// Makes `table` equal to `source` on `key`: inserts new rows, deletes stale ones.
     MergeSync {
         table: TableRef,
-        source: Query,
+        source: &'q Query,
         key: Ident,
     },
     DropTableIfExists(TableRef),
