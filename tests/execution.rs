@@ -209,3 +209,68 @@ async fn report_queries_filter_by_each_segment() {
     ];
     assert_eq!(got, expect);
 }
+
+/// GIVEN the fixture warehouse, WHEN the preview queries of a field run, THEN
+/// they list its popular values with counts, a sorted sample, and the unique count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_queries_list_a_fields_values() {
+    let w = Warehouse::fixture("preview").await;
+    let target = Target::new(&w.project, &w.dataset).unwrap();
+    let tz = segments_core::time::parse_time_zone("UTC").unwrap();
+    let now = segments_core::time::parse_now(T1).unwrap();
+    let cases = [
+        (
+            serde_json::json!({"segmentObject": "session", "conditionFocus": "property", "g0": {"type": "custom", "key": "plan"}}),
+            vec![":1", "Team:1", "free:1", "pro:1"],
+            4,
+        ),
+        (
+            serde_json::json!({"segmentObject": "session", "conditionFocus": "property", "g0": {"type": "dimension", "key": "device_type"}}),
+            vec!["Desktop:4", "mobile:1", "tablet:1"],
+            3,
+        ),
+        (
+            serde_json::json!({"segmentObject": "people", "conditionFocus": "property", "g0": {"type": "multi-value", "key": "tags"}}),
+            vec!["beta:2", "Early:1", "VIP:1", "vip:1"],
+            4,
+        ),
+        (
+            serde_json::json!({"segmentObject": "session", "conditionFocus": "other-event",
+            "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 30}, "g0": {"key": "form_submit", "subKey": "form"}}),
+            vec!["contact:1"],
+            1,
+        ),
+    ];
+    for (group, popular, unique) in cases {
+        let q = segments_core::preview::preview_queries(
+            &group,
+            &segments_core::Catalog::default_catalog(),
+            &target,
+            &tz,
+            now,
+        )
+        .unwrap();
+        for sql in [&q.popular_values, &q.sample_values, &q.unique_count] {
+            segments_tests::bq_check::check(sql).unwrap();
+        }
+        let mut rs = w.run(&q.popular_values).await.unwrap();
+        let mut got = Vec::new();
+        while rs.next_row() {
+            got.push(format!(
+                "{}:{}",
+                rs.get_string(0).unwrap().unwrap_or_default(),
+                rs.get_i64(1).unwrap().unwrap_or(-1)
+            ));
+        }
+        assert_eq!(got, popular, "{group}");
+        let mut sample: Vec<String> = popular
+            .iter()
+            .map(|p| p.rsplit_once(':').unwrap().0.to_string())
+            .collect();
+        sample.sort();
+        assert_eq!(w.column(&q.sample_values).await.unwrap(), sample, "{group}");
+        let mut rs = w.run(&q.unique_count).await.unwrap();
+        assert!(rs.next_row());
+        assert_eq!(rs.get_i64(0).unwrap(), Some(unique), "{group}");
+    }
+}

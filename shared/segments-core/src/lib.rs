@@ -6,6 +6,7 @@ pub mod compile;
 pub mod error;
 pub mod model;
 pub mod parse;
+pub mod preview;
 pub mod report;
 pub mod segment;
 pub mod sql;

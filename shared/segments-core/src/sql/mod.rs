@@ -203,6 +203,8 @@ pub enum FromItem {
 pub enum JoinKind {
     Inner,
     Left,
+    /// `CROSS JOIN`; the join's `on` is ignored.
+    Cross,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -169,10 +169,13 @@ fn select(out: &mut String, s: &Select, level: usize) {
         out.push_str(match j.kind {
             JoinKind::Inner => "INNER JOIN ",
             JoinKind::Left => "LEFT JOIN ",
+            JoinKind::Cross => "CROSS JOIN ",
         });
         from_item(out, &j.item, level);
-        out.push_str(" ON ");
-        expr(out, &j.on, level);
+        if j.kind != JoinKind::Cross {
+            out.push_str(" ON ");
+            expr(out, &j.on, level);
+        }
     }
     if let Some(w) = &s.filter {
         newline(out, level);
