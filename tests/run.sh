@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): starts the local stand-ins for
+# every cloud service, then runs formatting, lints and every test against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "local stack (Postgres, Redis, SQS/S3, BigQuery emulator, Pusher capture)"
+bash tests/stack/up.sh
+set -a
+# shellcheck disable=SC1091
+source .stack/env
+set +a
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+if [ -x tests/deploy/check.sh ]; then
+  step "template checks (cfn-lint, sam validate)"
+  bash tests/deploy/check.sh
+fi
