@@ -19,3 +19,36 @@ fn every_case_renders_bigquery_sql_and_matches_its_snapshot() {
         insta::assert_snapshot!(format!("cronjob_{}", case.name), r.cronjob_query);
     }
 }
+
+#[test]
+fn report_queries_parse_and_match_their_snapshot() {
+    let target = Target::new("acme-analytics", "account_0d6f4b52").unwrap();
+    let path = segments_tests::repo_root().join("docs/examples/session-report.json");
+    let mut req: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    req["dimensions"] = serde_json::json!(["date", "device_type"]);
+    req["comparisonSegments"] = serde_json::json!([{"id": "all-data", "allData": true}]);
+    let req = segments_core::report::parse_report_value(&req).unwrap();
+    let tz = segments_core::time::parse_time_zone("America/New_York").unwrap();
+    let now = segments_core::time::parse_now(NOW).unwrap();
+    let out = segments_core::report::render_report(
+        &req,
+        &segments_core::Catalog::default_catalog(),
+        &target,
+        &tz,
+        now,
+    )
+    .unwrap();
+    let all: Vec<&str> = out
+        .segments
+        .iter()
+        .chain(&out.comparison_segments)
+        .map(|q| q.query.as_str())
+        .collect();
+    for q in &all {
+        bq_check::check(q).unwrap();
+    }
+    insta::assert_snapshot!(
+        "report_by_date_and_device",
+        all.join("\n\n-- next segment --\n\n")
+    );
+}

@@ -1,10 +1,11 @@
 //! Checks that a statement is BigQuery Standard SQL: it parses with sqlparser's
 //! BigQuery dialect, and passes the rules sqlparser does not enforce but
 //! BigQuery does (explicit DISTINCT/ALL on set operations, parentheses where
-//! different set operations meet). Never send sqlparser's re-printed SQL
+//! different set operations meet), and ours (no `SELECT *`: every query reads
+//! only the columns it needs). Never send sqlparser's re-printed SQL
 //! anywhere: it loses backslashes.
 
-use sqlparser::ast::{SetExpr, SetQuantifier, Statement, Visit, Visitor};
+use sqlparser::ast::{SelectItem, SetExpr, SetQuantifier, Statement, Visit, Visitor};
 use sqlparser::dialect::BigQueryDialect;
 use sqlparser::parser::Parser;
 use std::ops::ControlFlow;
@@ -33,6 +34,17 @@ struct Rules(Vec<String>);
 
 impl Rules {
     fn set_expr(&mut self, e: &SetExpr) {
+        if let SetExpr::Select(sel) = e
+            && sel.projection.iter().any(|p| {
+                matches!(
+                    p,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            })
+        {
+            self.0
+                .push("SELECT * reads every column; name the columns".into());
+        }
         if let SetExpr::SetOperation {
             op,
             set_quantifier,
@@ -83,5 +95,7 @@ mod tests {
         assert!(check("(SELECT 1 UNION ALL SELECT 2) EXCEPT DISTINCT (SELECT 3)").is_ok());
         assert!(check("SELECT 1; SELECT 2").is_err());
         assert!(check("SELEC 1").is_err());
+        assert!(check("SELECT * FROM t").is_err());
+        assert!(check("SELECT COUNT(*) FROM t").is_ok());
     }
 }

@@ -305,7 +305,29 @@ impl Catalog {
     }
 }
 
+impl ObjectDef {
+    /// The type of a column of the object's table; the id and time columns
+    /// count as columns even when `columns` does not list them.
+    pub fn column_type(&self, name: &str) -> Option<ColumnType> {
+        self.columns.get(name).copied().or(if name == self.id {
+            Some(ColumnType::String)
+        } else if name == self.time {
+            Some(ColumnType::Timestamp)
+        } else {
+            None
+        })
+    }
+}
+
 impl SourceDef {
+    /// Like [`ObjectDef::column_type`]; the time column counts as a column.
+    pub fn column_type(&self, name: &str) -> Option<ColumnType> {
+        self.columns
+            .get(name)
+            .copied()
+            .or((name == self.time).then_some(ColumnType::Timestamp))
+    }
+
     pub fn link(&self, object: SegmentObject) -> Option<Link<'_>> {
         if let Some(col) = self.links.get(object.as_str()) {
             return Some(Link::Column(col));

@@ -335,8 +335,8 @@ impl<'c> Compiler<'c> {
                     None
                 }
             },
-            _ => match obj.columns.get(key) {
-                Some(ty) => self.on_value(path, Expr::col(alias, &id(key)), (*ty).into(), cond),
+            _ => match obj.column_type(key) {
+                Some(ty) => self.on_value(path, Expr::col(alias, &id(key)), ty.into(), cond),
                 None => {
                     self.err(
                         format!("{path}.key"),
@@ -1093,9 +1093,9 @@ impl<'c> Compiler<'c> {
         }
         match property {
             Some(prop) => {
-                let pred = match source.columns.get(&prop) {
+                let pred = match source.column_type(&prop) {
                     Some(ty) if is_identifier(&prop) => {
-                        self.on_value(path, Expr::col("e", &id(&prop)), (*ty).into(), cond)?
+                        self.on_value(path, Expr::col("e", &id(&prop)), ty.into(), cond)?
                     }
                     _ => {
                         let Some(props) = &source.properties else {

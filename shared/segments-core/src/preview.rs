@@ -69,7 +69,7 @@ pub fn preview_queries(
                     }
                 }
             } else {
-                match obj.columns.get(&key) {
+                match obj.column_type(&key) {
                     Some(ColumnType::StringArray) => Field::Array(Ident::trusted(&key)),
                     Some(_) => Field::Column(Ident::trusted(&key)),
                     None => {
@@ -235,7 +235,7 @@ enum Field {
 }
 
 fn event_field(source: &SourceDef, prop: &str) -> Option<Field> {
-    match source.columns.get(prop) {
+    match source.column_type(prop) {
         Some(ColumnType::StringArray) => Some(Field::Array(Ident::trusted(prop))),
         Some(_) => Some(Field::Column(Ident::trusted(prop))),
         None if prop.split('.').all(is_identifier) => source

@@ -293,7 +293,7 @@ fn dimension(obj: &ObjectDef, name: &str, tz: &Tz) -> Result<Column, String> {
         );
         return Ok(Column { expr: e, alias });
     }
-    match obj.columns.get(name) {
+    match obj.column_type(name) {
         Some(ColumnType::StringArray) => Err(format!(
             "{name:?} is a multi-value field and cannot be a dimension"
         )),
