@@ -310,3 +310,52 @@ fn report_sql_prints_one_query_per_segment() {
         String::from_utf8_lossy(&out.stderr).contains("segments: at most 4 segments per report")
     );
 }
+
+#[test]
+fn another_warehouse_is_a_catalog_file() {
+    let mut catalog: serde_json::Value =
+        serde_json::from_str(segments_core::catalog::DEFAULT_CATALOG_JSON).unwrap();
+    catalog["objects"]["session"]["table"] = "visits".into();
+    catalog["objects"]["session"]["columns"]["plan_tier"] = "STRING".into();
+    let cat = file(&catalog.to_string());
+    let seg = file(
+        r#"{"id": "s1", "ruleGroups": [{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "g0": {"type": "dimension", "key": "plan_tier", "condition": "equals", "value": "gold"}}]}"#,
+    );
+    let out = segmentctl(&[
+        "render",
+        "--segment",
+        seg.path(),
+        "--catalog",
+        cat.path(),
+        "--project",
+        "p",
+        "--dataset",
+        "d",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let create = v["createTableQuery"].as_str().unwrap();
+    assert!(
+        create.contains("FROM `p.d.visits` AS o") && create.contains("o.`plan_tier`"),
+        "{create}"
+    );
+    // The default catalog has no such field.
+    let out = segmentctl(&["validate", "--segment", seg.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    // A catalog with a bad identifier is refused, naming the field.
+    catalog["objects"]["session"]["table"] = "visits; DROP TABLE x".into();
+    let bad = file(&catalog.to_string());
+    let out = segmentctl(&["validate", "--segment", seg.path(), "--catalog", bad.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("objects.session.table"));
+}
