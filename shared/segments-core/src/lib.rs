@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod compile;
 pub mod error;
+pub mod jobs;
 pub mod model;
 pub mod parse;
 pub mod preview;
