@@ -3,8 +3,10 @@
 
 pub mod catalog;
 pub mod compile;
+pub mod cronjob;
 pub mod error;
 pub mod jobs;
+pub mod messages;
 pub mod model;
 pub mod parse;
 pub mod preview;
