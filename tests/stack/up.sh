@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Starts the local stand-ins for every service the tests need, on 127.0.0.1 only:
+#   Postgres :5432 and Redis :6379 (the machine's; started or installed if absent),
+#   moto :5055 (SQS, S3), the crucible BigQuery emulator :9050, a Pusher capture :5056.
+# Idempotent: a service already answering is reused. Python tools live in .venv/,
+# pinned by tests/stack/requirements.txt. Writes .stack/env for the tests.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+STACK="$ROOT/.stack"
+VENV="$ROOT/.venv"
+mkdir -p "$STACK"
+
+MOTO_PORT=${MOTO_PORT:-5055}
+BQ_PORT=${BQ_PORT:-9050}
+PUSHER_PORT=${PUSHER_PORT:-5056}
+
+log() { printf '    %s\n' "$*"; }
+need_root() { [ "$(id -u)" = 0 ] || { echo "installing $1 needs root" >&2; exit 1; }; }
+apt_install() {
+  need_root "$*"
+  if [ ! -f "$STACK/.apt-updated" ]; then apt-get update -qq && touch "$STACK/.apt-updated"; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+# Waits until a command succeeds (about 30 s at most).
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  echo "$what did not come up; see $STACK/*.log" >&2
+  exit 1
+}
+http_ok() { curl -fs -o /dev/null --max-time 2 "$1"; }
+
+# --- Postgres -------------------------------------------------------------------
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt_install postgresql
+  fi
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for "PostgreSQL" pg_isready -q -h 127.0.0.1 -p 5432
+fi
+if ! psql -h 127.0.0.1 -U postgres -d test -c 'SELECT 1' >/dev/null 2>&1; then
+  psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 \
+    || su postgres -c "psql -c 'CREATE DATABASE test'" >/dev/null 2>&1 || true
+fi
+log "PostgreSQL ready on 127.0.0.1:5432 (database test)"
+
+# --- Redis ----------------------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+  if ! command -v redis-server >/dev/null; then
+    log "installing Redis"
+    apt_install redis-server
+  fi
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for "Redis" sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+fi
+log "Redis ready on 127.0.0.1:6379"
+
+# --- Python tools ---------------------------------------------------------------
+REQ="$ROOT/tests/stack/requirements.txt"
+REQ_SUM=$(sha256sum "$REQ" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQ_SUM" ]; then
+  log "installing pinned Python tools (first run takes a minute)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  echo "$REQ_SUM" > "$VENV/.requirements.sha256"
+fi
+
+# Starts a background service unless something already answers its health URL.
+start() {
+  local name=$1 health=$2; shift 2
+  if http_ok "$health"; then
+    log "$name already answering ($health)"
+    return
+  fi
+  nohup "$@" >"$STACK/$name.log" 2>&1 &
+  echo $! >"$STACK/$name.pid"
+  wait_for "$name" http_ok "$health"
+  log "$name started (pid $(cat "$STACK/$name.pid"))"
+}
+
+start moto "http://127.0.0.1:$MOTO_PORT/moto-api/" \
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+start bigquery "http://127.0.0.1:$BQ_PORT/bigquery/v2/projects/segments-local/datasets" \
+  "$VENV/bin/crucible" serve --dialect bigquery --host 127.0.0.1 --port "$BQ_PORT"
+start pusher "http://127.0.0.1:$PUSHER_PORT/health" \
+  "$VENV/bin/python" "$ROOT/tests/stack/pusher_capture.py" --host 127.0.0.1 --port "$PUSHER_PORT" \
+  --app-id segments-local --key local-key --secret local-secret
+
+cat >"$STACK/env" <<ENV
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
+REDIS_URL=redis://127.0.0.1:6379
+AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=test
+AWS_SECRET_ACCESS_KEY=test
+BIGQUERY_BASE_URL=http://127.0.0.1:$BQ_PORT
+BIGQUERY_PROJECT=segments-local
+PUSHER_HOST=http://127.0.0.1:$PUSHER_PORT
+PUSHER_APP_ID=segments-local
+PUSHER_KEY=local-key
+PUSHER_SECRET=local-secret
+PUSHER_CLUSTER=local
+ENV
+log "wrote $STACK/env"
