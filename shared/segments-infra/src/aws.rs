@@ -1,0 +1,165 @@
+//! SQS (queue) and S3 (object store) on the AWS SDK, with rustls (ring) as the
+//! only TLS stack, timeouts on every call, and an endpoint override for moto.
+
+use crate::error::{InfraError, Result};
+use crate::ports::{ObjectStore, Queue};
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use std::time::Duration;
+
+/// The shared SDK configuration; `endpoint` points every client at moto locally.
+pub async fn sdk_config(region: &str, endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .http_client(http)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(25))
+                .build(),
+        );
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+}
+
+impl SqsQueue {
+    pub fn new(config: &aws_config::SdkConfig) -> SqsQueue {
+        SqsQueue {
+            client: aws_sdk_sqs::Client::new(config),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+}
+
+fn sqs(e: impl std::error::Error) -> InfraError {
+    InfraError::Queue(aws_error_chain(&e))
+}
+
+/// The SDK's Display is terse ("service error"); the source chain says why.
+fn aws_error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(900) as i32)
+            .send()
+            .await
+            .map_err(sqs)?;
+        Ok(())
+    }
+
+    async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()> {
+        for (chunk_no, chunk) in bodies.chunks(10).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{}", chunk_no * 10 + i))
+                        .message_body(body)
+                        .build()
+                        .map_err(sqs)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs)?;
+            if let Some(f) = out.failed().first() {
+                return Err(InfraError::Queue(format!(
+                    "{} of {} messages not sent; first: {} {}",
+                    out.failed().len(),
+                    chunk.len(),
+                    f.code(),
+                    f.message().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Store {
+    /// Path-style addressing works with both AWS and moto.
+    pub fn new(config: &aws_config::SdkConfig) -> S3Store {
+        let conf = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build();
+        S3Store {
+            client: aws_sdk_s3::Client::from_conf(conf),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| InfraError::ObjectStore(e.to_string()))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) => {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    Ok(None)
+                } else {
+                    Err(InfraError::ObjectStore(aws_error_chain(&e)))
+                }
+            }
+        }
+    }
+}

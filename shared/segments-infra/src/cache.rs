@@ -1,0 +1,127 @@
+//! The cache on Redis: plain keys with TTLs, and prefix invalidation with
+//! SCAN + UNLINK (never KEYS, which blocks the server).
+
+use crate::error::{InfraError, Result};
+use crate::ports::Cache;
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+fn re(e: impl std::fmt::Display) -> InfraError {
+    InfraError::Redis(e.to_string())
+}
+
+/// Escapes glob metacharacters so a prefix matches only itself.
+pub fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The cache keys of SPEC §7.
+pub mod keys {
+    /// All segments of an account (1 h).
+    pub fn segments(account_id: &str) -> String {
+        format!("redis_segments_{account_id}")
+    }
+    /// Prefix of the report results filtered by one segment.
+    pub fn report_segment_prefix(account_id: &str, segment_id: &str) -> String {
+        format!("{account_id}_report_segment_{segment_id}_")
+    }
+    /// Prefix of every report-with-segments result of an account.
+    pub fn report_segments_prefix(account_id: &str) -> String {
+        format!("{account_id}_report_segments_")
+    }
+}
+
+pub const SEGMENTS_TTL: Duration = Duration::from_secs(3600);
+
+#[derive(Clone)]
+pub struct RedisCache {
+    conn: ConnectionManager,
+}
+
+impl RedisCache {
+    pub async fn connect(url: &str) -> Result<RedisCache> {
+        let client =
+            redis::Client::open(url).map_err(|e| InfraError::Config(format!("REDIS_URL: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| re("connection timed out"))?
+        .map_err(re)?;
+        Ok(RedisCache { conn })
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<()> {
+        let mut c = self.conn.clone();
+        c.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1))
+            .await
+            .map_err(re)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        let mut c = self.conn.clone();
+        c.get(key).await.map_err(re)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let mut c = self.conn.clone();
+        c.unlink::<_, ()>(key).await.map_err(re)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let mut c = self.conn.clone();
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut cursor: u64 = 0;
+        let mut deleted = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut c)
+                .await
+                .map_err(re)?;
+            if !keys.is_empty() {
+                let n: u64 = c.unlink(&keys).await.map_err(re)?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\d"), "a\\*b\\?\\[c\\]\\\\d");
+        assert_eq!(
+            keys::report_segment_prefix("acc", "seg"),
+            "acc_report_segment_seg_"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Every environment variable the functions read, in one place. A missing or
+//! malformed variable is reported by name; secrets never reach Debug output.
+
+use crate::error::InfraError;
+use std::collections::HashMap;
+use std::fmt;
+
+pub const DEFAULT_BYTES_THRESHOLD: i64 = 10 * 1024 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PusherConfig {
+    pub app_id: String,
+    pub key: String,
+    pub secret: Secret,
+    pub cluster: String,
+    /// `https://api-{cluster}.pusher.com` unless overridden (`PUSHER_HOST`).
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BigQueryConfig {
+    pub project: String,
+    pub dataset_prefix: String,
+    pub location: Option<String>,
+    /// Set: talk to an emulator at this URL without credentials.
+    pub base_url: Option<String>,
+    pub service_account_key: Option<Secret>,
+    pub maximum_bytes_billed: i64,
+}
+
+impl BigQueryConfig {
+    /// The dataset of an account: prefix + account id with `-` turned into `_`.
+    pub fn dataset_for(&self, account_id: &str) -> String {
+        format!("{}{}", self.dataset_prefix, account_id.replace('-', "_"))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Secret,
+    pub redis_url: Secret,
+    pub check_job_queue_url: String,
+    pub cronjob_queue_url: Option<String>,
+    pub schedule_report_queue_url: Option<String>,
+    pub static_bucket: Option<String>,
+    pub aws_endpoint_url: Option<String>,
+    pub aws_region: String,
+    pub bigquery: BigQueryConfig,
+    pub pusher: PusherConfig,
+    pub bytes_billed_threshold: i64,
+    pub job_check_deadline_seconds: u32,
+}
+
+/// Reads variables from a map (the process environment in production).
+struct Vars<'a> {
+    vars: &'a HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Vars<'_> {
+    fn opt(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn req(&mut self, name: &str) -> String {
+        self.opt(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is not set"));
+            String::new()
+        })
+    }
+
+    fn num<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.opt(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                self.problems
+                    .push(format!("{name} is not a whole number: {v:?}"));
+                default
+            }),
+        }
+    }
+
+    fn url(&mut self, name: &str, value: Option<String>) -> Option<String> {
+        match value {
+            Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
+                Some(v.trim_end_matches('/').to_string())
+            }
+            Some(v) => {
+                self.problems
+                    .push(format!("{name} is not an http(s) URL: {v:?}"));
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, InfraError> {
+        Config::from_map(&std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Config, InfraError> {
+        let mut v = Vars {
+            vars,
+            problems: Vec::new(),
+        };
+        let database_url = Secret(v.req("DATABASE_URL"));
+        let redis_url = Secret(v.req("REDIS_URL"));
+        let check_job_queue_url = v.req("CHECK_JOB_QUEUE_URL");
+        let cluster = v.opt("PUSHER_CLUSTER").unwrap_or_else(|| "mt1".into());
+        let pusher_host = v.opt("PUSHER_HOST");
+        let pusher_host = v.url("PUSHER_HOST", pusher_host);
+        let pusher = PusherConfig {
+            app_id: v.req("PUSHER_APP_ID"),
+            key: v.req("PUSHER_KEY"),
+            secret: Secret(v.req("PUSHER_SECRET")),
+            base_url: pusher_host.unwrap_or_else(|| format!("https://api-{cluster}.pusher.com")),
+            cluster,
+        };
+        let bq_base = v.opt("BIGQUERY_BASE_URL");
+        let base_url = v.url("BIGQUERY_BASE_URL", bq_base);
+        let service_account_key = v.opt("GOOGLE_SERVICE_ACCOUNT_KEY").map(Secret);
+        if base_url.is_none() && service_account_key.is_none() {
+            v.problems
+                .push("GOOGLE_SERVICE_ACCOUNT_KEY is not set (needed unless BIGQUERY_BASE_URL points at an emulator)".into());
+        }
+        let bigquery = BigQueryConfig {
+            project: v.req("BIGQUERY_PROJECT"),
+            dataset_prefix: v
+                .opt("BIGQUERY_DATASET_PREFIX")
+                .unwrap_or_else(|| "account_".into()),
+            location: v.opt("BIGQUERY_LOCATION"),
+            base_url,
+            service_account_key,
+            maximum_bytes_billed: v.num("BIGQUERY_MAXIMUM_BYTES_BILLED", DEFAULT_BYTES_THRESHOLD),
+        };
+        if !segments_core::sql::is_project_id(&bigquery.project) && !bigquery.project.is_empty() {
+            v.problems.push(format!(
+                "BIGQUERY_PROJECT is not a project id: {:?}",
+                bigquery.project
+            ));
+        }
+        if !segments_core::sql::is_identifier(&format!("{}x", bigquery.dataset_prefix)) {
+            v.problems.push(format!(
+                "BIGQUERY_DATASET_PREFIX is not a dataset name prefix: {:?}",
+                bigquery.dataset_prefix
+            ));
+        }
+        let aws_endpoint = v.opt("AWS_ENDPOINT_URL");
+        let config = Config {
+            database_url,
+            redis_url,
+            check_job_queue_url,
+            cronjob_queue_url: v.opt("CRONJOB_QUEUE_URL"),
+            schedule_report_queue_url: v.opt("SCHEDULE_REPORT_QUEUE_URL"),
+            static_bucket: v.opt("STATIC_BUCKET"),
+            aws_endpoint_url: v.url("AWS_ENDPOINT_URL", aws_endpoint),
+            aws_region: v.opt("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            bigquery,
+            pusher,
+            bytes_billed_threshold: v
+                .num("SEGMENT_BYTES_BILLED_THRESHOLD", DEFAULT_BYTES_THRESHOLD),
+            job_check_deadline_seconds: v.num("JOB_CHECK_DEADLINE_SECONDS", 300),
+        };
+        if v.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(InfraError::Config(v.problems.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("DATABASE_URL", "postgres://u:pw-secret@h/db"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("CHECK_JOB_QUEUE_URL", "http://127.0.0.1:5055/123/check"),
+            ("PUSHER_APP_ID", "1"),
+            ("PUSHER_KEY", "k"),
+            ("PUSHER_SECRET", "pusher-secret"),
+            ("BIGQUERY_PROJECT", "acme-prod"),
+            ("BIGQUERY_BASE_URL", "http://127.0.0.1:9050/"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn reads_a_complete_environment_and_redacts_secrets() {
+        let c = Config::from_map(&base()).unwrap();
+        assert_eq!(
+            c.bigquery.base_url.as_deref(),
+            Some("http://127.0.0.1:9050")
+        );
+        assert_eq!(c.bigquery.dataset_for("0d6f-4b52"), "account_0d6f_4b52");
+        assert_eq!(c.bytes_billed_threshold, DEFAULT_BYTES_THRESHOLD);
+        assert_eq!(c.pusher.base_url, "https://api-mt1.pusher.com");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("pw-secret") && !debug.contains("pusher-secret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn names_every_missing_or_malformed_variable() {
+        let mut vars = base();
+        vars.remove("DATABASE_URL");
+        vars.remove("BIGQUERY_BASE_URL");
+        vars.insert("SEGMENT_BYTES_BILLED_THRESHOLD".into(), "ten".into());
+        vars.insert("PUSHER_HOST".into(), "localhost:5056".into());
+        let err = Config::from_map(&vars).unwrap_err().to_string();
+        for name in [
+            "DATABASE_URL is not set",
+            "GOOGLE_SERVICE_ACCOUNT_KEY is not set",
+            "SEGMENT_BYTES_BILLED_THRESHOLD is not a whole number",
+            "PUSHER_HOST is not an http(s) URL",
+        ] {
+            assert!(err.contains(name), "{err}");
+        }
+    }
+}

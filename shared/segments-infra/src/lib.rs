@@ -1,0 +1,15 @@
+//! segments-infra: the ports the handlers use (one small trait per capability)
+//! and their real adapters. Nothing here decides anything: decisions live in
+//! segments-core, orchestration in the function crates.
+
+pub mod aws;
+pub mod bigquery;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod ports;
+pub mod postgres;
+pub mod pusher;
+pub mod telemetry;
+
+pub use error::{InfraError, Result};

@@ -1,0 +1,168 @@
+//! The ports: one small trait per capability the handlers need. Each has one
+//! real adapter in this crate; handlers are generic over these traits.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use segments_core::jobs::QueryStatus;
+use serde_json::Value;
+use std::time::Duration;
+
+/// A row of `"Segments"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_custom: bool,
+    pub rule_groups: Option<String>,
+    pub status: bool,
+    pub query_status: String,
+    pub query: Option<String>,
+    pub is_blocked: bool,
+    pub total_bytes_billed: Option<i64>,
+    pub build_at: Option<DateTime<Utc>>,
+}
+
+/// What create/update writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentWrite {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub rule_groups: String,
+    pub query: String,
+}
+
+/// A BigQuery job the functions submitted (our `segment_jobs` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub account_id: String,
+    pub segment_id: Option<String>,
+    pub action: String,
+    pub status: QueryStatus,
+    pub bytes_billed: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The result of recording a job's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobTransition {
+    /// Recorded; `segment_updated` is false when a newer build owns the segment.
+    Applied {
+        segment_updated: bool,
+    },
+    /// The job had already ended with this status; nothing changed.
+    AlreadyFinal(QueryStatus),
+    UnknownJob,
+}
+
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    async fn account_time_zone(&self, account_id: &str) -> Result<Option<String>>;
+    /// The segment, only if it belongs to `account_id`.
+    async fn segment(&self, account_id: &str, segment_id: &str) -> Result<Option<SegmentRow>>;
+    /// Inserts or updates; refuses (NotFound) an id that belongs to another account.
+    async fn save_segment(&self, seg: &SegmentWrite) -> Result<()>;
+    async fn delete_segment(&self, account_id: &str, segment_id: &str) -> Result<bool>;
+    async fn custom_segments(&self, account_id: &str) -> Result<Vec<SegmentRow>>;
+    /// The account's non-custom "All Data" segment, created when missing.
+    async fn ensure_all_data(&self, account_id: &str) -> Result<String>;
+    /// Segments the cronjob refreshes: enabled, not blocked, done, with a query, under the threshold.
+    async fn eligible_for_refresh(
+        &self,
+        account_id: &str,
+        bytes_threshold: i64,
+    ) -> Result<Vec<SegmentRow>>;
+    /// `(accountId, timeZone)` of every account with at least one eligible segment.
+    async fn accounts_to_refresh(&self, bytes_threshold: i64) -> Result<Vec<(String, String)>>;
+    /// Records a submitted job; a build job also sets its segment in-progress.
+    /// Recording the same job twice is harmless.
+    async fn start_job(&self, job: &JobRecord) -> Result<()>;
+    /// Records a job's end. Status only moves forward; the segment is updated
+    /// only when this job is its latest build.
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        status: QueryStatus,
+        bytes_billed: Option<i64>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<JobTransition>;
+    async fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
+}
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<()>;
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Deletes every key that starts with `prefix` (SCAN + UNLINK); returns how many.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<()>;
+    /// Sends many bodies in batches of 10.
+    async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The object's bytes; `None` when it does not exist.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// A query job to submit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryJob {
+    pub job_id: String,
+    pub sql: String,
+    pub labels: Vec<(String, String)>,
+    /// BATCH priority (the cronjob); INTERACTIVE otherwise.
+    pub batch: bool,
+    pub maximum_bytes_billed: i64,
+}
+
+/// What BigQuery says about a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStatus {
+    pub job_id: String,
+    /// `PENDING`, `RUNNING` or `DONE`.
+    pub state: String,
+    pub error_reason: Option<String>,
+    pub error_message: Option<String>,
+    pub total_bytes_billed: Option<i64>,
+}
+
+impl JobStatus {
+    pub fn query_status(&self) -> Option<QueryStatus> {
+        segments_core::jobs::status_of(&self.state, self.error_reason.as_deref())
+    }
+}
+
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// Submits a job; a job id BigQuery already knows yields that job (`duplicate` true).
+    async fn submit(&self, job: &QueryJob) -> Result<(JobStatus, bool)>;
+    async fn status(&self, job_id: &str) -> Result<JobStatus>;
+    /// Waits up to `timeout` for the job to end, then returns its status.
+    async fn wait(&self, job_id: &str, timeout: Duration) -> Result<JobStatus>;
+    async fn cancel(&self, job_id: &str) -> Result<()>;
+    /// The first `max_rows` rows of a finished query job, as JSON values per column.
+    async fn rows(&self, job_id: &str, max_rows: usize) -> Result<Vec<Vec<Value>>>;
+    async fn ensure_dataset(&self, dataset: &str) -> Result<()>;
+    /// Bytes a query would process; `Unsupported` where the service cannot say.
+    async fn dry_run(&self, sql: &str) -> Result<i64>;
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn trigger(&self, channel: &str, event: &str, data: &Value) -> Result<()>;
+}

@@ -1,0 +1,466 @@
+//! The segment store on Postgres (tokio-postgres, pooled by deadpool). Every
+//! query is scoped by account id, and job statuses only move forward.
+
+use crate::error::{InfraError, Result};
+use crate::ports::{JobRecord, JobTransition, SegmentRow, SegmentStore, SegmentWrite};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use segments_core::jobs::QueryStatus;
+use tokio_postgres::{NoTls, Row};
+
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/001_web_app_tables.sql")),
+    (2, include_str!("migrations/002_segment_jobs.sql")),
+];
+
+/// Serialises concurrent migrations (any fixed number works).
+const MIGRATION_LOCK: i64 = 0x5e6_3e47;
+
+/// tokio-postgres prints "db error" alone; the server's message says why.
+fn pg(e: impl PgDisplay) -> InfraError {
+    InfraError::Postgres(e.describe())
+}
+
+trait PgDisplay {
+    fn describe(&self) -> String;
+}
+
+impl PgDisplay for tokio_postgres::Error {
+    fn describe(&self) -> String {
+        match self.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => self.to_string(),
+        }
+    }
+}
+
+impl PgDisplay for deadpool_postgres::PoolError {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl PgDisplay for deadpool_postgres::BuildError {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl PgDisplay for String {
+    fn describe(&self) -> String {
+        self.clone()
+    }
+}
+
+/// `8-4-4-4-12` hex digits; other ids cannot name a row here.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+const SEGMENT_COLUMNS: &str = r#"id::text, "accountId"::text, name, description, COALESCE("isCustom", FALSE),
+    "ruleGroups", COALESCE(status, TRUE), COALESCE("queryStatus", 'in-progress'), query,
+    COALESCE("isBlocked", FALSE), "totalBytesBilled", "buildAt""#;
+
+fn segment_row(r: &Row) -> SegmentRow {
+    SegmentRow {
+        id: r.get(0),
+        account_id: r.get(1),
+        name: r.get(2),
+        description: r.get(3),
+        is_custom: r.get(4),
+        rule_groups: r.get(5),
+        status: r.get(6),
+        query_status: r.get(7),
+        query: r.get(8),
+        is_blocked: r.get(9),
+        total_bytes_billed: r.get(10),
+        build_at: r.get(11),
+    }
+}
+
+fn job_row(r: &Row) -> Result<JobRecord> {
+    let status: String = r.get(4);
+    Ok(JobRecord {
+        job_id: r.get(0),
+        account_id: r.get(1),
+        segment_id: r.get(2),
+        action: r.get(3),
+        status: QueryStatus::from_wire(&status)
+            .ok_or_else(|| pg(format!("unknown job status {status:?}")))?,
+        bytes_billed: r.get(5),
+        error: r.get(6),
+        created_at: r.get(7),
+        finished_at: r.get(8),
+    })
+}
+
+const JOB_COLUMNS: &str = "job_id, account_id::text, segment_id::text, action, status, bytes_billed, error, created_at, finished_at";
+
+impl PgStore {
+    /// A pool over `database_url` (`postgres://user:pass@host:port/db`).
+    pub fn connect(database_url: &str, max_size: usize) -> Result<PgStore> {
+        let config: tokio_postgres::Config = database_url
+            .parse()
+            .map_err(|e| InfraError::Config(format!("DATABASE_URL is not a Postgres URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_size)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(pg)?;
+        Ok(PgStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pg)
+    }
+
+    /// Creates the tables when missing; safe to run concurrently and repeatedly.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS segments_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(pg)?;
+        for (version, sql) in MIGRATIONS {
+            let done = tx
+                .query_opt(
+                    "SELECT 1 FROM segments_migrations WHERE version = $1",
+                    &[version],
+                )
+                .await
+                .map_err(pg)?;
+            if done.is_none() {
+                tx.batch_execute(sql).await.map_err(pg)?;
+                tx.execute(
+                    "INSERT INTO segments_migrations (version) VALUES ($1)",
+                    &[version],
+                )
+                .await
+                .map_err(pg)?;
+            }
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    /// Creates (or renames) an account; the web app does this in production.
+    pub async fn upsert_account(
+        &self,
+        account_id: &str,
+        name: &str,
+        time_zone: &str,
+    ) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            r#"INSERT INTO "Accounts" (id, name, "timeZone") VALUES ($1::text::uuid, $2, $3)
+               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "timeZone" = EXCLUDED."timeZone", updated_at = now()"#,
+            &[&account_id, &name, &time_zone],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    /// Blocks or unblocks a segment (an operator's switch).
+    pub async fn set_blocked(
+        &self,
+        account_id: &str,
+        segment_id: &str,
+        blocked: bool,
+    ) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                r#"UPDATE "Segments" SET "isBlocked" = $3, updated_at = now()
+                   WHERE id = $1::text::uuid AND "accountId" = $2::text::uuid"#,
+                &[&segment_id, &account_id, &blocked],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl SegmentStore for PgStore {
+    async fn account_time_zone(&self, account_id: &str) -> Result<Option<String>> {
+        if !is_uuid(account_id) {
+            return Ok(None);
+        }
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                r#"SELECT "timeZone" FROM "Accounts" WHERE id = $1::text::uuid"#,
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+    }
+
+    async fn segment(&self, account_id: &str, segment_id: &str) -> Result<Option<SegmentRow>> {
+        if !is_uuid(account_id) || !is_uuid(segment_id) {
+            return Ok(None);
+        }
+        let c = self.client().await?;
+        let sql = format!(
+            r#"SELECT {SEGMENT_COLUMNS} FROM "Segments" WHERE id = $1::text::uuid AND "accountId" = $2::text::uuid"#
+        );
+        let row = c
+            .query_opt(&sql, &[&segment_id, &account_id])
+            .await
+            .map_err(pg)?;
+        Ok(row.as_ref().map(segment_row))
+    }
+
+    async fn save_segment(&self, seg: &SegmentWrite) -> Result<()> {
+        if !is_uuid(&seg.account_id) || !is_uuid(&seg.id) {
+            return Err(InfraError::NotFound(format!(
+                "segment {} of account {}: ids must be UUIDs",
+                seg.id, seg.account_id
+            )));
+        }
+        let c = self.client().await?;
+        // The conflict update only applies within the same account.
+        let n = c
+            .execute(
+                r#"INSERT INTO "Segments" (id, "accountId", name, description, "isCustom", "ruleGroups", status, "queryStatus", query)
+                   VALUES ($1::text::uuid, $2::text::uuid, $3, $4, TRUE, $5, TRUE, 'in-progress', $6)
+                   ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+                       "ruleGroups" = EXCLUDED."ruleGroups", query = EXCLUDED.query, updated_at = now()
+                   WHERE "Segments"."accountId" = EXCLUDED."accountId" AND "Segments"."isCustom""#,
+                &[&seg.id, &seg.account_id, &seg.name, &seg.description, &seg.rule_groups, &seg.query],
+            )
+            .await
+            .map_err(|e| {
+                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                    InfraError::NotFound(format!("account {} does not exist", seg.account_id))
+                } else {
+                    pg(e)
+                }
+            })?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(InfraError::NotFound(format!(
+                "segment {} does not belong to account {}",
+                seg.id, seg.account_id
+            )))
+        }
+    }
+
+    async fn delete_segment(&self, account_id: &str, segment_id: &str) -> Result<bool> {
+        if !is_uuid(account_id) || !is_uuid(segment_id) {
+            return Ok(false);
+        }
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                r#"DELETE FROM "Segments" WHERE id = $1::text::uuid AND "accountId" = $2::text::uuid AND "isCustom""#,
+                &[&segment_id, &account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn custom_segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
+        if !is_uuid(account_id) {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let sql = format!(
+            r#"SELECT {SEGMENT_COLUMNS} FROM "Segments" WHERE "accountId" = $1::text::uuid AND "isCustom" ORDER BY created_at, id"#
+        );
+        let rows = c.query(&sql, &[&account_id]).await.map_err(pg)?;
+        Ok(rows.iter().map(segment_row).collect())
+    }
+
+    async fn ensure_all_data(&self, account_id: &str) -> Result<String> {
+        if !is_uuid(account_id) {
+            return Err(InfraError::NotFound(format!(
+                "account {account_id} is not a UUID"
+            )));
+        }
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        // One "All Data" per account even when two invocations race.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&account_id])
+            .await
+            .map_err(pg)?;
+        let existing = tx
+            .query_opt(
+                r#"SELECT id::text FROM "Segments" WHERE "accountId" = $1::text::uuid AND NOT COALESCE("isCustom", FALSE)
+                   ORDER BY created_at LIMIT 1"#,
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?;
+        let id = match existing {
+            Some(r) => r.get(0),
+            None => tx
+                .query_one(
+                    r#"INSERT INTO "Segments" (id, "accountId", name, "isCustom", status, "queryStatus")
+                       VALUES (gen_random_uuid(), $1::text::uuid, 'All Data', FALSE, TRUE, 'done') RETURNING id::text"#,
+                    &[&account_id],
+                )
+                .await
+                .map_err(|e| {
+                    if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                        InfraError::NotFound(format!("account {account_id} does not exist"))
+                    } else {
+                        pg(e)
+                    }
+                })?
+                .get(0),
+        };
+        tx.commit().await.map_err(pg)?;
+        Ok(id)
+    }
+
+    async fn eligible_for_refresh(
+        &self,
+        account_id: &str,
+        bytes_threshold: i64,
+    ) -> Result<Vec<SegmentRow>> {
+        if !is_uuid(account_id) {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let sql = format!(
+            r#"SELECT {SEGMENT_COLUMNS} FROM "Segments"
+               WHERE "accountId" = $1::text::uuid AND COALESCE("isCustom", FALSE) AND COALESCE(status, TRUE)
+                 AND NOT COALESCE("isBlocked", FALSE) AND "queryStatus" = 'done' AND query IS NOT NULL
+                 AND COALESCE("totalBytesBilled", 0) < $2
+               ORDER BY created_at, id"#
+        );
+        let rows = c
+            .query(&sql, &[&account_id, &bytes_threshold])
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(segment_row).collect())
+    }
+
+    async fn accounts_to_refresh(&self, bytes_threshold: i64) -> Result<Vec<(String, String)>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                r#"SELECT a.id::text, COALESCE(a."timeZone", 'UTC') FROM "Accounts" a
+                   WHERE EXISTS (SELECT 1 FROM "Segments" s WHERE s."accountId" = a.id AND COALESCE(s."isCustom", FALSE)
+                     AND COALESCE(s.status, TRUE) AND NOT COALESCE(s."isBlocked", FALSE) AND s."queryStatus" = 'done'
+                     AND s.query IS NOT NULL AND COALESCE(s."totalBytesBilled", 0) < $1)
+                   ORDER BY a.id"#,
+                &[&bytes_threshold],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn start_job(&self, job: &JobRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let inserted = tx
+            .execute(
+                r#"INSERT INTO segment_jobs (job_id, account_id, segment_id, action, status, created_at, updated_at)
+                   VALUES ($1, $2::text::uuid, $3::text::uuid, $4, 'in-progress', $5, $5)
+                   ON CONFLICT (job_id) DO NOTHING"#,
+                &[&job.job_id, &job.account_id, &job.segment_id, &job.action, &job.created_at],
+            )
+            .await
+            .map_err(pg)?;
+        let is_build = job.action == "create-segment" || job.action == "rebuild-segment";
+        if inserted == 1 && is_build {
+            tx.execute(
+                r#"UPDATE "Segments" SET "queryStatus" = 'in-progress', updated_at = now()
+                   WHERE id = $1::text::uuid AND "accountId" = $2::text::uuid"#,
+                &[&job.segment_id, &job.account_id],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        status: QueryStatus,
+        bytes_billed: Option<i64>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<JobTransition> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM segment_jobs WHERE job_id = $1 FOR UPDATE");
+        let Some(row) = tx.query_opt(&sql, &[&job_id]).await.map_err(pg)? else {
+            return Ok(JobTransition::UnknownJob);
+        };
+        let job = job_row(&row)?;
+        if !job.status.may_become(status) || job.status == status {
+            return Ok(JobTransition::AlreadyFinal(job.status));
+        }
+        tx.execute(
+            r#"UPDATE segment_jobs SET status = $2::text, bytes_billed = COALESCE($3::bigint, bytes_billed), error = $4::text,
+                   finished_at = CASE WHEN $2::text = 'in-progress' THEN NULL ELSE $5::timestamptz END, updated_at = clock_timestamp()
+               WHERE job_id = $1"#,
+            &[&job_id, &status.as_str(), &bytes_billed, &error, &at],
+        )
+        .await
+        .map_err(pg)?;
+        let is_build = job.action == "create-segment" || job.action == "rebuild-segment";
+        let mut segment_updated = false;
+        if let (true, Some(segment_id)) = (is_build, &job.segment_id) {
+            // Only the segment's latest build decides its status.
+            let n = tx
+                .execute(
+                    r#"UPDATE "Segments" SET "queryStatus" = $2::text,
+                           "totalBytesBilled" = CASE WHEN $2::text = 'done' THEN COALESCE($3::bigint, "totalBytesBilled") ELSE "totalBytesBilled" END,
+                           "buildAt" = CASE WHEN $2::text = 'done' THEN $4::timestamptz ELSE "buildAt" END, updated_at = now()
+                       WHERE id = $1::text::uuid AND "accountId" = $5::text::uuid
+                         AND $6::text = (SELECT j.job_id FROM segment_jobs j WHERE j.segment_id = $1::text::uuid
+                                   AND j.action IN ('create-segment', 'rebuild-segment')
+                                   ORDER BY j.created_at DESC, j.job_id DESC LIMIT 1)"#,
+                    &[segment_id, &status.as_str(), &bytes_billed, &at, &job.account_id, &job_id],
+                )
+                .await
+                .map_err(pg)?;
+            segment_updated = n == 1;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(JobTransition::Applied { segment_updated })
+    }
+
+    async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM segment_jobs WHERE job_id = $1");
+        match c.query_opt(&sql, &[&job_id]).await.map_err(pg)? {
+            Some(r) => Ok(Some(job_row(&r)?)),
+            None => Ok(None),
+        }
+    }
+}
