@@ -11,7 +11,16 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use std::time::Duration;
 
 /// The shared SDK configuration; `endpoint` points every client at moto locally.
-pub async fn sdk_config(region: &str, endpoint: Option<&str>) -> aws_config::SdkConfig {
+///
+/// Credentials come from `static_keys` when given (local runs), otherwise from
+/// the environment only (Lambda sets `AWS_ACCESS_KEY_ID` and friends). The
+/// default chain's instance-metadata fallback is never used: outside AWS it
+/// would call a link-local address.
+pub async fn sdk_config(
+    region: &str,
+    endpoint: Option<&str>,
+    static_keys: Option<(&str, &str)>,
+) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -25,6 +34,14 @@ pub async fn sdk_config(region: &str, endpoint: Option<&str>) -> aws_config::Sdk
                 .operation_timeout(Duration::from_secs(25))
                 .build(),
         );
+    loader = match static_keys {
+        Some((id, secret)) => loader.credentials_provider(aws_credential_types::Credentials::new(
+            id, secret, None, None, "static",
+        )),
+        None => loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ),
+    };
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }

@@ -273,12 +273,21 @@ impl Warehouse for BigQuery {
             batch: false,
             maximum_bytes_billed: i64::MAX,
         };
-        let j = self
+        let j = match self
             .client
             .job()
             .insert(&self.project, self.job_body(&job, true))
             .await
-            .map_err(bq)?;
+        {
+            Ok(j) => j,
+            // Emulators answer "Not supported ..." where BigQuery would estimate.
+            Err(BQError::ResponseError { error })
+                if error.error.message.contains("Not supported") =>
+            {
+                return Err(InfraError::Unsupported(error.error.message));
+            }
+            Err(e) => return Err(bq(e)),
+        };
         j.statistics
             .as_ref()
             .and_then(|s| s.total_bytes_processed.as_ref())
