@@ -42,51 +42,74 @@ pub mod keys {
 
 pub const SEGMENTS_TTL: Duration = Duration::from_secs(3600);
 
+/// Connects on first use, so an unreachable Redis costs a logged miss per
+/// call instead of a failed start-up (status updates must still land).
 #[derive(Clone)]
 pub struct RedisCache {
-    conn: ConnectionManager,
+    client: redis::Client,
+    conn: std::sync::Arc<tokio::sync::OnceCell<ConnectionManager>>,
 }
 
 impl RedisCache {
-    pub async fn connect(url: &str) -> Result<RedisCache> {
+    /// Checks the URL; connects lazily.
+    pub fn new(url: &str) -> Result<RedisCache> {
         let client =
             redis::Client::open(url).map_err(|e| InfraError::Config(format!("REDIS_URL: {e}")))?;
+        Ok(RedisCache {
+            client,
+            conn: Default::default(),
+        })
+    }
+
+    /// Connects now (tests and the demo want to know at once).
+    pub async fn connect(url: &str) -> Result<RedisCache> {
+        let c = RedisCache::new(url)?;
+        c.conn().await?;
+        Ok(c)
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager> {
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_number_of_retries(1);
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| re("connection timed out"))?
-        .map_err(re)?;
-        Ok(RedisCache { conn })
+        let c = self
+            .conn
+            .get_or_try_init(|| async {
+                tokio::time::timeout(
+                    Duration::from_secs(4),
+                    ConnectionManager::new_with_config(self.client.clone(), config),
+                )
+                .await
+                .map_err(|_| re("connection timed out"))?
+                .map_err(re)
+            })
+            .await?;
+        Ok(c.clone())
     }
 }
 
 #[async_trait]
 impl Cache for RedisCache {
     async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<()> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         c.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1))
             .await
             .map_err(re)
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         c.get(key).await.map_err(re)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         c.unlink::<_, ()>(key).await.map_err(re)
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let pattern = format!("{}*", glob_escape(prefix));
         let mut cursor: u64 = 0;
         let mut deleted = 0u64;

@@ -7,9 +7,11 @@ pub mod bigquery;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod lambda;
 pub mod ports;
 pub mod postgres;
 pub mod pusher;
 pub mod telemetry;
+pub mod wiring;
 
 pub use error::{InfraError, Result};

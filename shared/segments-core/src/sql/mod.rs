@@ -3,7 +3,7 @@
 
 mod render;
 
-pub use render::{render_query, render_statement, string_literal};
+pub use render::{create_table_as, drop_table, render_query, render_statement, string_literal};
 
 use crate::time::{DayRef, TimeRef};
 use std::borrow::Cow;
@@ -73,6 +73,15 @@ impl Target {
         Ok(Target {
             project: project.to_string(),
             dataset,
+        })
+    }
+
+    /// A table by a name the caller built from checked parts (ids, catalog names).
+    pub fn checked_table(&self, name: &str) -> Option<TableRef> {
+        Ident::new(name).map(|table| TableRef::Warehouse {
+            project: self.project.clone(),
+            dataset: self.dataset.clone(),
+            table,
         })
     }
 

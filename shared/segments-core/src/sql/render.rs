@@ -80,6 +80,20 @@ pub fn render_statement(s: &Statement) -> String {
     out
 }
 
+/// `CREATE OR REPLACE TABLE <table> AS <query>` around an already rendered query.
+pub fn create_table_as(table: &TableRef, query_sql: &str) -> String {
+    let mut out = String::from("CREATE OR REPLACE TABLE ");
+    table_ref(&mut out, table);
+    out.push_str(" AS\n");
+    out.push_str(query_sql);
+    out
+}
+
+/// `DROP TABLE IF EXISTS <table>`.
+pub fn drop_table(table: &TableRef) -> String {
+    render_statement(&Statement::DropTableIfExists(table.clone()))
+}
+
 pub fn render_query(q: &Query) -> String {
     let mut out = String::new();
     query(&mut out, q, 0);

@@ -1,0 +1,167 @@
+//! check-bigquery-job: waits a short while for one job inside the invocation;
+//! when it has ended, records the status (forward only), clears the caches and
+//! notifies the browser; while it runs, re-queues itself; past the deadline,
+//! cancels it. Report jobs end with their rows cached under the report key.
+
+use crate::{App, Failure};
+use chrono::{DateTime, Utc};
+use segments_core::jobs::{AfterRunning, QueryStatus};
+use segments_core::messages::CheckJobMessage;
+use segments_infra::ports::{JobStatus, JobTransition};
+use serde::Serialize;
+use serde_json::json;
+use std::time::Duration;
+
+pub const PUSHER_EVENT: &str = "PUSHER_UPDATE_SEGMENT";
+pub const REPORT_EVENT: &str = "PUSHER_UPDATE_REPORT";
+/// How many result rows a report caches.
+pub const REPORT_ROWS: usize = 10_000;
+pub const REPORT_TTL: Duration = Duration::from_secs(3600);
+
+/// What one check did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum Checked {
+    /// The job ended; `applied` is false for a duplicate delivery or an older build.
+    Finished { status: String, applied: bool, notified: bool },
+    Requeued { delay: u32, attempt: u32 },
+    Canceled { notified: bool },
+}
+
+/// `now` is when the message arrived; the wait moves the clock forward.
+pub async fn handle(app: &App, msg: &CheckJobMessage, now: DateTime<Utc>) -> Result<Checked, Failure> {
+    // The job must be the account's: a foreign accountId touches nothing.
+    if let Some(job) = app.ports.store.job(&msg.job_id).await?
+        && job.account_id != msg.account_id
+    {
+        return Err(Failure::Rejected(format!("job {} does not belong to account {}", msg.job_id, msg.account_id)));
+    }
+    if let Some(segment_id) = &msg.job_input_data.segment_id
+        && app.ports.store.segment(&msg.account_id, segment_id).await?.is_none()
+        && msg.action.is_segment_build()
+    {
+        return Err(Failure::Rejected(format!("segment {segment_id} does not belong to account {}", msg.account_id)));
+    }
+    let wait = app.schedule.wait_now(msg.started_at, now);
+    let started = std::time::Instant::now();
+    let status = app.ports.warehouse.wait(&msg.job_id, Duration::from_secs(wait.into())).await?;
+    let after = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    match status.query_status() {
+        Some(QueryStatus::InProgress) => match app.schedule.after_running(msg.started_at, after) {
+            AfterRunning::Requeue { delay } => {
+                let next = CheckJobMessage {
+                    attempt: msg.attempt + 1,
+                    ..msg.clone()
+                };
+                app.queue_check(&next, delay).await?;
+                Ok(Checked::Requeued {
+                    delay,
+                    attempt: next.attempt,
+                })
+            }
+            AfterRunning::Cancel => {
+                tracing::warn!(deadline = app.schedule.deadline, "job still running past the deadline: cancelling");
+                app.ports.warehouse.cancel(&msg.job_id).await?;
+                let (_, notified) = finish(app, msg, QueryStatus::Canceled, &status, after).await?;
+                Ok(Checked::Canceled { notified })
+            }
+        },
+        Some(final_status) => {
+            if final_status == QueryStatus::Done && !msg.action.is_segment_build() {
+                cache_report(app, msg).await?;
+            }
+            let (applied, notified) = finish(app, msg, final_status, &status, after).await?;
+            Ok(Checked::Finished {
+                status: final_status.as_str().into(),
+                applied,
+                notified,
+            })
+        }
+        None => Err(Failure::Retry(format!("BigQuery reported an unknown job state {:?}", status.state))),
+    }
+}
+
+/// Records the end, clears caches and notifies. Returns (applied, notified).
+async fn finish(
+    app: &App,
+    msg: &CheckJobMessage,
+    status: QueryStatus,
+    job: &JobStatus,
+    at: DateTime<Utc>,
+) -> Result<(bool, bool), Failure> {
+    let error = match status {
+        QueryStatus::Failed => job.error_message.clone().or(job.error_reason.clone()),
+        QueryStatus::Canceled => Some(format!("canceled after {} s", app.schedule.deadline)),
+        _ => None,
+    };
+    if let Some(e) = &error {
+        tracing::warn!(queryStatus = status.as_str(), error = %e, "job did not succeed");
+    }
+    let transition = app
+        .ports
+        .store
+        .finish_job(&msg.job_id, status, job.total_bytes_billed, error.as_deref(), at)
+        .await?;
+    let applied = match transition {
+        JobTransition::Applied { segment_updated } => segment_updated || !msg.action.is_segment_build(),
+        // A duplicate delivery: already recorded and notified.
+        JobTransition::AlreadyFinal(_) => false,
+        // Reports are not always recorded; builds always are.
+        JobTransition::UnknownJob => !msg.action.is_segment_build(),
+    };
+    if !applied {
+        return Ok((false, false));
+    }
+    let segment_id = msg.job_input_data.segment_id.as_deref();
+    app.invalidate(&msg.account_id, segment_id).await;
+    let (event, payload) = if msg.action.is_segment_build() {
+        (
+            PUSHER_EVENT,
+            json!({
+                "segmentId": segment_id,
+                "queryStatus": status.as_str(),
+                "totalBytesBilled": job.total_bytes_billed,
+                "buildAt": (status == QueryStatus::Done).then(|| at.to_rfc3339()),
+                "jobId": msg.job_id,
+                "error": error,
+            }),
+        )
+    } else {
+        (
+            REPORT_EVENT,
+            json!({
+                "reportName": msg.job_input_data.report_name,
+                "segmentId": segment_id,
+                "queryStatus": status.as_str(),
+                "cacheKey": msg.job_input_data.cache_key,
+                "resultTable": msg.job_input_data.result_table,
+                "jobId": msg.job_id,
+            }),
+        )
+    };
+    let channel = format!("channel-{}", msg.account_id);
+    let notified = match app.ports.notifier.trigger(&channel, event, &payload).await {
+        Ok(()) => true,
+        Err(e) => {
+            // The status is recorded; the browser will see it on its next load.
+            tracing::error!(error = %e, "notification failed");
+            false
+        }
+    };
+    Ok((true, notified))
+}
+
+async fn cache_report(app: &App, msg: &CheckJobMessage) -> Result<(), Failure> {
+    let Some(key) = &msg.job_input_data.cache_key else {
+        return Ok(());
+    };
+    // Report keys live under the account's prefix only.
+    if !key.starts_with(&format!("{}_report_", msg.account_id)) {
+        return Err(Failure::Rejected(format!("cache key {key:?} is outside account {}", msg.account_id)));
+    }
+    let rows = app.ports.warehouse.rows(&msg.job_id, REPORT_ROWS).await?;
+    if let Err(e) = app.ports.cache.put(key, &serde_json::to_string(&rows).unwrap_or_default(), REPORT_TTL).await {
+        tracing::warn!(error = %e, "report rows not cached");
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! create-segment: create, update, rebuild, delete and expire-all. A valid
+//! segment is stored with its cronjob query, its build job submitted (with an id
+//! derived from the message, so a redelivery submits nothing twice), a job check
+//! queued and the caches cleared. An invalid one is refused with every error
+//! path, and nothing is written.
+
+use crate::{App, Failure};
+use chrono::{DateTime, Utc};
+use segments_core::jobs::{QueryStatus, job_id};
+use segments_core::messages::{CheckJobMessage, JobAction, JobInput, SegmentCommand};
+use segments_core::model::Segment;
+use segments_core::sql::drop_table;
+use segments_core::time::parse_time_zone;
+use segments_core::{parse_segment, render_segment, validate_segment};
+use segments_infra::ports::{JobRecord, QueryJob, SegmentRow, SegmentWrite};
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a command did, per segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub action: String,
+    pub segments: Vec<SegmentOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentOutcome {
+    pub segment_id: String,
+    pub table: String,
+    /// The build job, when one was submitted.
+    pub job_id: Option<String>,
+    pub query_status: String,
+}
+
+/// Handles one command. `message_id` identifies the delivery (the SQS message
+/// id, or the request id of a direct invoke); redeliveries share it.
+pub async fn handle(app: &App, cmd: &SegmentCommand, message_id: &str, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+    let account = cmd.account_id();
+    let tz_name = app
+        .ports
+        .store
+        .account_time_zone(account)
+        .await?
+        .ok_or_else(|| Failure::Rejected(format!("account {account} does not exist")))?;
+    let tz = parse_time_zone(&tz_name)?;
+    // Every account has its "All Data" segment.
+    app.ports.store.ensure_all_data(account).await?;
+    let mut outcome = Outcome {
+        action: cmd.action().to_string(),
+        segments: Vec::new(),
+    };
+    match cmd {
+        SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
+            let seg = parse_segment(segment)?;
+            if let Some(owner) = &seg.account_id
+                && owner != account
+            {
+                return Err(Failure::Rejected(format!(
+                    "segment.accountId {owner} differs from the message's accountId {account}"
+                )));
+            }
+            validate_segment(&seg, &app.catalog)?;
+            if let SegmentCommand::Update { .. } = cmd
+                && app.ports.store.segment(account, &seg.id).await?.is_none()
+            {
+                return Err(Failure::Rejected(format!("segment {} does not belong to account {account}", seg.id)));
+            }
+            let rules = segment.get("ruleGroups").cloned().unwrap_or(Value::Null);
+            let action = if matches!(cmd, SegmentCommand::Create { .. }) {
+                JobAction::CreateSegment
+            } else {
+                JobAction::RebuildSegment
+            };
+            outcome
+                .segments
+                .push(build(app, account, &seg, &rules, &tz, action, message_id, now, false).await?);
+        }
+        SegmentCommand::Rebuild { segment_id, .. } => {
+            let row = owned(app, account, segment_id).await?;
+            let (seg, rules) = stored_segment(&row)?;
+            outcome.segments.push(
+                build(app, account, &seg, &rules, &tz, JobAction::RebuildSegment, message_id, now, false).await?,
+            );
+        }
+        SegmentCommand::Delete { segment_id, .. } => {
+            let row = owned(app, account, segment_id).await?;
+            if !row.is_custom {
+                return Err(Failure::Rejected(format!("segment {segment_id} is the account's \"All Data\" segment and cannot be deleted")));
+            }
+            let target = app.target(account)?;
+            let table = segments_core::model::segment_table_name(segment_id);
+            let sql = drop_table(&target.table(&table));
+            let id = job_id("delete-segment", &[segment_id, message_id]);
+            submit(app, &id, sql, false).await?;
+            app.ports.store.delete_segment(account, segment_id).await?;
+            outcome.segments.push(SegmentOutcome {
+                segment_id: segment_id.clone(),
+                table,
+                job_id: Some(id),
+                query_status: "deleted".into(),
+            });
+        }
+        SegmentCommand::ExpireAll { drop_tables, .. } => {
+            for row in app.ports.store.custom_segments(account).await? {
+                // One bad stored segment must not stop the others.
+                let built = match stored_segment(&row) {
+                    Ok((seg, rules)) => {
+                        build(app, account, &seg, &rules, &tz, JobAction::RebuildSegment, message_id, now, *drop_tables).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match built {
+                    Ok(o) => outcome.segments.push(o),
+                    Err(e) => tracing::error!(segmentId = %row.id, error = %e, "expire-all: segment not rebuilt"),
+                }
+            }
+        }
+    }
+    app.invalidate(account, cmd.segment_id()).await;
+    Ok(outcome)
+}
+
+async fn owned(app: &App, account: &str, segment_id: &str) -> Result<SegmentRow, Failure> {
+    app.ports
+        .store
+        .segment(account, segment_id)
+        .await?
+        .ok_or_else(|| Failure::Rejected(format!("segment {segment_id} does not belong to account {account}")))
+}
+
+/// The typed segment and its raw rule groups, from a stored row.
+fn stored_segment(row: &SegmentRow) -> Result<(Segment, Value), Failure> {
+    let rules: Value = serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null"))
+        .map_err(|e| Failure::Rejected(format!("segment {}: stored ruleGroups are not JSON: {e}", row.id)))?;
+    let seg = parse_segment(&serde_json::json!({
+        "id": row.id, "accountId": row.account_id, "name": row.name, "description": row.description, "ruleGroups": rules,
+    }))?;
+    Ok((seg, rules))
+}
+
+async fn submit(app: &App, id: &str, sql: String, batch: bool) -> Result<(), Failure> {
+    let job = QueryJob {
+        job_id: id.to_string(),
+        sql,
+        labels: vec![("app".into(), "segments".into())],
+        batch,
+        maximum_bytes_billed: app.maximum_bytes_billed,
+    };
+    let (_, duplicate) = app.ports.warehouse.submit(&job).await?;
+    if duplicate {
+        tracing::info!(jobId = %id, "job already submitted (redelivered message)");
+    }
+    Ok(())
+}
+
+/// Renders, stores, submits the build and queues its check.
+#[allow(clippy::too_many_arguments)]
+async fn build(
+    app: &App,
+    account: &str,
+    seg: &Segment,
+    rules: &Value,
+    tz: &chrono_tz::Tz,
+    action: JobAction,
+    message_id: &str,
+    now: DateTime<Utc>,
+    drop_first: bool,
+) -> Result<SegmentOutcome, Failure> {
+    let target = app.target(account)?;
+    let rendered = render_segment(seg, &app.catalog, &target, tz, now)?;
+    app.ports
+        .store
+        .save_segment(&SegmentWrite {
+            id: seg.id.clone(),
+            account_id: account.to_string(),
+            name: seg.name.clone().unwrap_or_else(|| "Untitled segment".into()).chars().take(200).collect(),
+            description: seg.description.clone(),
+            rule_groups: rules.to_string(),
+            query: rendered.cronjob_query.clone(),
+        })
+        .await?;
+    app.ports.warehouse.ensure_dataset(target.dataset()).await?;
+    let id = job_id(action.as_str(), &[&seg.id, message_id]);
+    let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
+    let _guard = span.enter();
+    if drop_first {
+        let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
+        submit(app, &drop_id, drop_table(&target.table(&rendered.table)), false).await?;
+    }
+    submit(app, &id, rendered.create_table_query, false).await?;
+    app.ports
+        .store
+        .start_job(&JobRecord {
+            job_id: id.clone(),
+            account_id: account.to_string(),
+            segment_id: Some(seg.id.clone()),
+            action: action.as_str().into(),
+            status: QueryStatus::InProgress,
+            bytes_billed: None,
+            error: None,
+            created_at: now,
+            finished_at: None,
+        })
+        .await?;
+    let check = CheckJobMessage {
+        job_id: id.clone(),
+        account_id: account.to_string(),
+        action,
+        job_input_data: JobInput {
+            segment_id: Some(seg.id.clone()),
+            ..Default::default()
+        },
+        started_at: now,
+        attempt: 0,
+    };
+    app.queue_check(&check, app.schedule.first_delay).await?;
+    tracing::info!("build submitted");
+    Ok(SegmentOutcome {
+        segment_id: seg.id.clone(),
+        table: rendered.table,
+        job_id: Some(id),
+        query_status: QueryStatus::InProgress.as_str().into(),
+    })
+}

@@ -1,0 +1,129 @@
+//! segment-cronjob: on the schedule, one message per account with refreshable
+//! segments; per account, every eligible segment's cronjob query, substituted
+//! for this run in the account's zone, submitted as a BATCH job whose id is
+//! fixed by the segment and the schedule tick (a redelivery submits nothing twice).
+
+use crate::{App, Failure};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_report};
+use segments_core::jobs::job_id;
+use segments_core::messages::CronjobMessage;
+use segments_core::parse_segment;
+use segments_core::time::substitute;
+use segments_infra::ports::QueryJob;
+use serde::Serialize;
+use serde_json::json;
+
+/// Jobs submitted at once per account.
+pub const SUBMIT_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanOut {
+    pub accounts: usize,
+}
+
+/// The schedule's tick: one message per account that has eligible segments.
+pub async fn fan_out(app: &App, tick: DateTime<Utc>) -> Result<FanOut, Failure> {
+    let url = app
+        .cronjob_queue_url
+        .as_deref()
+        .ok_or_else(|| Failure::Rejected("CRONJOB_QUEUE_URL is not set".into()))?;
+    let accounts = app.ports.store.accounts_to_refresh(app.bytes_threshold).await?;
+    let bodies: Vec<String> = accounts
+        .iter()
+        .map(|(account, tz)| json!({"accountId": account, "timeZone": tz, "scheduledAt": tick.to_rfc3339()}).to_string())
+        .collect();
+    app.ports.queue.send_batch(url, &bodies).await?;
+    Ok(FanOut { accounts: bodies.len() })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refreshed {
+    pub submitted: Vec<String>,
+    pub skipped: Vec<(String, String)>,
+    pub failed: Vec<(String, String)>,
+    pub schedule_report: bool,
+}
+
+/// Refreshes one account. `sent_at` stands in for `scheduledAt` when the message has none.
+pub async fn refresh_account(app: &App, msg: &CronjobMessage, sent_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Refreshed, Failure> {
+    let account = &msg.account_id;
+    let tick = msg.scheduled_at.unwrap_or(sent_at);
+    let segments = app.ports.store.eligible_for_refresh(account, app.bytes_threshold).await?;
+    let triggers = match &app.static_bucket {
+        Some(bucket) => match app.ports.objects.get(bucket, &format!("server-side-trigger/{account}.json")).await? {
+            Some(bytes) => parse_trigger_file(&bytes).map_err(Failure::Rejected)?,
+            None => vec![],
+        },
+        None => vec![],
+    };
+    let mut out = Refreshed {
+        submitted: vec![],
+        skipped: vec![],
+        failed: vec![],
+        schedule_report: false,
+    };
+    let mut objects = Vec::new();
+    let mut jobs = Vec::new();
+    for row in &segments {
+        let rules: serde_json::Value = serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
+        let seg = match parse_segment(&json!({"id": row.id, "ruleGroups": rules})) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(segmentId = %row.id, error = %e, "stored segment does not parse; skipped");
+                out.skipped.push((row.id.clone(), format!("stored rules do not parse: {e}")));
+                continue;
+            }
+        };
+        objects.push(seg.object);
+        if let Some(reason) = skip_reason(&seg, &triggers) {
+            tracing::info!(segmentId = %row.id, reason = %reason, "segment skipped");
+            out.skipped.push((row.id.clone(), reason));
+            continue;
+        }
+        let Some(query) = &row.query else { continue };
+        match substitute(query, &msg.time_zone, now) {
+            Ok(sql) => jobs.push(QueryJob {
+                job_id: job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]),
+                sql,
+                labels: vec![("app".into(), "segments".into()), ("kind".into(), "refresh".into())],
+                batch: true,
+                maximum_bytes_billed: app.maximum_bytes_billed,
+            }),
+            Err(e) => out.skipped.push((row.id.clone(), e.to_string())),
+        }
+    }
+    let results: Vec<(String, Result<bool, String>)> = futures_util::stream::iter(jobs)
+        .map(|job| async move {
+            let r = app.ports.warehouse.submit(&job).await.map(|(_, dup)| dup).map_err(|e| e.to_string());
+            (job.job_id, r)
+        })
+        .buffer_unordered(SUBMIT_CONCURRENCY)
+        .collect()
+        .await;
+    for (id, r) in results {
+        match r {
+            Ok(_) => out.submitted.push(id),
+            Err(e) => {
+                tracing::error!(jobId = %id, error = %e, "refresh not submitted");
+                out.failed.push((id, e));
+            }
+        }
+    }
+    out.submitted.sort();
+    if wants_schedule_report(&objects, &msg.time_zone, now)
+        && let Some(url) = &app.schedule_report_queue_url
+    {
+        let body = json!({"accountId": account, "timeZone": msg.time_zone.name()}).to_string();
+        app.ports.queue.send(url, &body, 0).await?;
+        out.schedule_report = true;
+    }
+    if !out.failed.is_empty() {
+        // Retry the whole message: submitted ids are fixed, so nothing runs twice.
+        return Err(Failure::Retry(format!("{} refresh jobs not submitted", out.failed.len())));
+    }
+    Ok(out)
+}

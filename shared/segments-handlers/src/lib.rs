@@ -1,0 +1,147 @@
+//! The functions' handlers. Each takes a parsed message and an [`App`] (the
+//! ports plus settings) and returns what happened; `functions/*/src/main.rs`
+//! only builds the `App` and hands events to these.
+
+pub mod check_job;
+pub mod create_segment;
+pub mod cronjob;
+pub mod entry;
+pub mod report;
+
+use chrono::{DateTime, Utc};
+use segments_core::jobs::CheckSchedule;
+use segments_core::messages::CheckJobMessage;
+use segments_core::{Catalog, Target};
+use segments_infra::cache::keys;
+use segments_infra::config::Config;
+use segments_infra::wiring::Ports;
+use std::sync::Arc;
+
+/// Everything a handler needs: the ports and the settings.
+#[derive(Clone)]
+pub struct App {
+    pub ports: Ports,
+    pub catalog: Arc<Catalog>,
+    pub project: String,
+    pub dataset_prefix: String,
+    pub check_queue_url: String,
+    pub cronjob_queue_url: Option<String>,
+    pub schedule_report_queue_url: Option<String>,
+    pub static_bucket: Option<String>,
+    pub maximum_bytes_billed: i64,
+    pub bytes_threshold: i64,
+    pub schedule: CheckSchedule,
+}
+
+/// A handler's failure: the message is reported as a batch-item failure and
+/// the reason logged. `Rejected` messages are bad input; `Retry` ones met an outage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Rejected(String),
+    Retry(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Rejected(m) => write!(f, "rejected: {m}"),
+            Failure::Retry(m) => write!(f, "will retry: {m}"),
+        }
+    }
+}
+
+impl From<segments_infra::InfraError> for Failure {
+    fn from(e: segments_infra::InfraError) -> Self {
+        if e.is_retryable() {
+            Failure::Retry(e.to_string())
+        } else {
+            Failure::Rejected(e.to_string())
+        }
+    }
+}
+
+impl From<segments_core::ValidationErrors> for Failure {
+    fn from(e: segments_core::ValidationErrors) -> Self {
+        Failure::Rejected(e.to_string().replace('\n', "; "))
+    }
+}
+
+impl From<segments_core::CoreError> for Failure {
+    fn from(e: segments_core::CoreError) -> Self {
+        Failure::Rejected(e.to_string().replace('\n', "; "))
+    }
+}
+
+impl App {
+    /// Reads the configuration and connects every adapter.
+    pub async fn from_env() -> Result<App, String> {
+        let config = Config::from_env().map_err(|e| e.to_string())?;
+        let catalog = match std::env::var("SEGMENTS_CATALOG") {
+            Ok(path) if !path.is_empty() => {
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?;
+                Catalog::from_json(&text).map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?
+            }
+            _ => Catalog::default_catalog(),
+        };
+        let ports = Ports::connect(&config).await.map_err(|e| e.to_string())?;
+        Ok(App::new(&config, ports, catalog))
+    }
+
+    pub fn new(config: &Config, ports: Ports, catalog: Catalog) -> App {
+        App {
+            ports,
+            catalog: Arc::new(catalog),
+            project: config.bigquery.project.clone(),
+            dataset_prefix: config.bigquery.dataset_prefix.clone(),
+            check_queue_url: config.check_job_queue_url.clone(),
+            cronjob_queue_url: config.cronjob_queue_url.clone(),
+            schedule_report_queue_url: config.schedule_report_queue_url.clone(),
+            static_bucket: config.static_bucket.clone(),
+            maximum_bytes_billed: config.bigquery.maximum_bytes_billed,
+            bytes_threshold: config.bytes_billed_threshold,
+            schedule: CheckSchedule {
+                deadline: config.job_check_deadline_seconds,
+                ..CheckSchedule::default()
+            },
+        }
+    }
+
+    pub fn dataset(&self, account_id: &str) -> String {
+        format!("{}{}", self.dataset_prefix, account_id.replace('-', "_"))
+    }
+
+    pub fn target(&self, account_id: &str) -> Result<Target, Failure> {
+        Target::new(&self.project, &self.dataset(account_id)).map_err(Failure::Rejected)
+    }
+
+    /// Clears the caches a segment change makes stale. A cache outage is logged,
+    /// not fatal: the database is the source of truth.
+    pub async fn invalidate(&self, account_id: &str, segment_id: Option<&str>) {
+        let cache = &self.ports.cache;
+        if let Err(e) = cache.delete(&keys::segments(account_id)).await {
+            tracing::warn!(error = %e, "cache invalidation failed");
+            return;
+        }
+        let mut prefixes = vec![keys::report_segments_prefix(account_id)];
+        if let Some(s) = segment_id {
+            prefixes.push(keys::report_segment_prefix(account_id, s));
+        }
+        for p in prefixes {
+            if let Err(e) = cache.delete_prefix(&p).await {
+                tracing::warn!(error = %e, prefix = %p, "cache invalidation failed");
+            }
+        }
+    }
+
+    /// Queues the first check of a job.
+    pub async fn queue_check(&self, msg: &CheckJobMessage, delay: u32) -> Result<(), Failure> {
+        let body = serde_json::to_string(msg).map_err(|e| Failure::Rejected(e.to_string()))?;
+        self.ports.queue.send(&self.check_queue_url, &body, delay).await?;
+        Ok(())
+    }
+}
+
+/// `now`, from the clock; handlers take it as an argument so tests can fix it.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}

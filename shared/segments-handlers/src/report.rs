@@ -1,0 +1,132 @@
+//! report-with-segment: validates a report request (at most 4 segments and 4
+//! comparison segments, each the account's and built), submits one job per
+//! segment that writes a result table, and queues their checks.
+
+use crate::{App, Failure};
+use chrono::{DateTime, Utc};
+use segments_core::jobs::job_id;
+use segments_core::messages::{CheckJobMessage, JobAction, JobInput};
+use segments_core::report::{ReportSegment, parse_report_value, render_report};
+use segments_core::sql::create_table_as;
+use segments_core::time::parse_time_zone;
+use segments_infra::cache::keys;
+use segments_infra::ports::QueryJob;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentTable {
+    pub segment_id: String,
+    pub table: String,
+    pub job_id: String,
+    pub cache_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportResponse {
+    pub segment_tables: Vec<SegmentTable>,
+    pub comparison_segment_tables: Vec<SegmentTable>,
+}
+
+pub async fn handle(app: &App, request: &Value, message_id: &str, now: DateTime<Utc>) -> Result<ReportResponse, Failure> {
+    let mut req = parse_report_value(request)?;
+    let account = req
+        .account_id
+        .clone()
+        .filter(|a| segments_core::messages::is_safe_id(a))
+        .ok_or_else(|| Failure::Rejected("accountId: is required".into()))?;
+    let tz_name = match &req.account_time_zone {
+        Some(tz) => tz.clone(),
+        None => app
+            .ports
+            .store
+            .account_time_zone(&account)
+            .await?
+            .ok_or_else(|| Failure::Rejected(format!("account {account} does not exist")))?,
+    };
+    let tz = parse_time_zone(&tz_name)?;
+    // Each segment must be the account's and built; its object comes from its rules.
+    for list in [&mut req.segments, &mut req.comparison_segments] {
+        for s in list.iter_mut() {
+            resolve(app, &account, s).await?;
+        }
+    }
+    let target = app.target(&account)?;
+    let queries = render_report(&req, &app.catalog, &target, &tz, now)?;
+    let request_hash = hex8(&request.to_string());
+    let submit = async |list: &[segments_core::report::SegmentReportQuery]| -> Result<Vec<SegmentTable>, Failure> {
+        let mut out = Vec::new();
+        for q in list {
+            let table = format!("report_{}_{}", q.segment_id.replace('-', "_"), request_hash);
+            let table_ref = target
+                .checked_table(&table)
+                .ok_or_else(|| Failure::Rejected(format!("{table} is not a valid table name")))?;
+            let id = job_id("report", &[&account, &q.segment_id, &request_hash, message_id]);
+            app.ports
+                .warehouse
+                .submit(&QueryJob {
+                    job_id: id.clone(),
+                    sql: create_table_as(&table_ref, &q.query),
+                    labels: vec![("app".into(), "segments".into()), ("kind".into(), "report".into())],
+                    batch: false,
+                    maximum_bytes_billed: app.maximum_bytes_billed,
+                })
+                .await?;
+            let cache_key = format!("{}{}", keys::report_segment_prefix(&account, &q.segment_id), request_hash);
+            let check = CheckJobMessage {
+                job_id: id.clone(),
+                account_id: account.clone(),
+                action: JobAction::QueryReportWithSegment,
+                job_input_data: JobInput {
+                    segment_id: Some(q.segment_id.clone()),
+                    report_name: req.report_name.clone(),
+                    cache_key: Some(cache_key.clone()),
+                    result_table: Some(table.clone()),
+                },
+                started_at: now,
+                attempt: 0,
+            };
+            app.queue_check(&check, app.schedule.first_delay).await?;
+            out.push(SegmentTable {
+                segment_id: q.segment_id.clone(),
+                table,
+                job_id: id,
+                cache_key,
+            });
+        }
+        Ok(out)
+    };
+    let segment_tables = submit(&queries.segments).await?;
+    let comparison_segment_tables = submit(&queries.comparison_segments).await?;
+    Ok(ReportResponse {
+        segment_tables,
+        comparison_segment_tables,
+    })
+}
+
+async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), Failure> {
+    let row = app
+        .ports
+        .store
+        .segment(account, &s.id)
+        .await?
+        .ok_or_else(|| Failure::Rejected(format!("segment {} does not belong to account {account}", s.id)))?;
+    if !row.is_custom {
+        s.all_data = true;
+        return Ok(());
+    }
+    if row.query_status != "done" {
+        return Err(Failure::Rejected(format!("segment {} is not built (queryStatus {})", s.id, row.query_status)));
+    }
+    let rules: Value = serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
+    let seg = segments_core::parse_segment(&serde_json::json!({"id": row.id, "ruleGroups": rules}))?;
+    s.object = Some(seg.object);
+    Ok(())
+}
+
+fn hex8(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

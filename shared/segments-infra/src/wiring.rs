@@ -1,0 +1,47 @@
+//! The real adapters behind every port, built once per Lambda container from
+//! the configuration. Handlers receive `Ports` and never name an adapter.
+
+use crate::aws::{S3Store, SqsQueue, sdk_config};
+use crate::bigquery::BigQuery;
+use crate::cache::RedisCache;
+use crate::config::Config;
+use crate::error::Result;
+use crate::ports::{Cache, Notifier, ObjectStore, Queue, SegmentStore, Warehouse};
+use crate::postgres::PgStore;
+use crate::pusher::Pusher;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn SegmentStore>,
+    pub cache: Arc<dyn Cache>,
+    pub queue: Arc<dyn Queue>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub warehouse: Arc<dyn Warehouse>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl Ports {
+    /// Connects every adapter. Redis connects lazily: its outage must not stop a function.
+    pub async fn connect(config: &Config) -> Result<Ports> {
+        let store = PgStore::connect(&config.database_url.0, 4)?;
+        let keys = match (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
+            (Ok(id), Ok(secret)) if config.aws_endpoint_url.is_some() => Some((id, secret)),
+            _ => None,
+        };
+        let sdk = sdk_config(
+            &config.aws_region,
+            config.aws_endpoint_url.as_deref(),
+            keys.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+        )
+        .await;
+        Ok(Ports {
+            store: Arc::new(store),
+            cache: Arc::new(RedisCache::new(&config.redis_url.0)?),
+            queue: Arc::new(SqsQueue::new(&sdk)),
+            objects: Arc::new(S3Store::new(&sdk)),
+            warehouse: Arc::new(BigQuery::connect(&config.bigquery).await?),
+            notifier: Arc::new(Pusher::new(config.pusher.clone())?),
+        })
+    }
+}
