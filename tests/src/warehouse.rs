@@ -71,8 +71,12 @@ fn reqwest_client() -> reqwest::Client {
 impl Warehouse {
     /// A new, empty dataset.
     pub async fn empty(prefix: &str) -> Warehouse {
+        Warehouse::named(&unique_dataset(prefix)).await
+    }
+
+    async fn named(dataset: &str) -> Warehouse {
         let client = client().await;
-        let dataset = unique_dataset(prefix);
+        let dataset = dataset.to_string();
         if let Err(e) = client
             .dataset()
             .create(Dataset::new(PROJECT, &dataset))
@@ -92,7 +96,12 @@ impl Warehouse {
 
     /// A new dataset holding the fixture warehouse of `tests/fixtures/warehouse.sql`.
     pub async fn fixture(prefix: &str) -> Warehouse {
-        let w = Warehouse::empty(prefix).await;
+        Warehouse::fixture_in(&unique_dataset(prefix)).await
+    }
+
+    /// The fixture warehouse in a dataset of the caller's choosing (e.g. an account's).
+    pub async fn fixture_in(dataset: &str) -> Warehouse {
+        let w = Warehouse::named(dataset).await;
         let path = crate::repo_root().join("tests/fixtures/warehouse.sql");
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

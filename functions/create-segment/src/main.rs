@@ -12,5 +12,8 @@ async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
     let app = App::from_env().await?;
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<Value>| entry::create_segment(app, event))).await
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        entry::create_segment(app, event)
+    }))
+    .await
 }

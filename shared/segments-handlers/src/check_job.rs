@@ -23,28 +23,56 @@ pub const REPORT_TTL: Duration = Duration::from_secs(3600);
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Checked {
     /// The job ended; `applied` is false for a duplicate delivery or an older build.
-    Finished { status: String, applied: bool, notified: bool },
-    Requeued { delay: u32, attempt: u32 },
-    Canceled { notified: bool },
+    Finished {
+        status: String,
+        applied: bool,
+        notified: bool,
+    },
+    Requeued {
+        delay: u32,
+        attempt: u32,
+    },
+    Canceled {
+        notified: bool,
+    },
 }
 
 /// `now` is when the message arrived; the wait moves the clock forward.
-pub async fn handle(app: &App, msg: &CheckJobMessage, now: DateTime<Utc>) -> Result<Checked, Failure> {
+pub async fn handle(
+    app: &App,
+    msg: &CheckJobMessage,
+    now: DateTime<Utc>,
+) -> Result<Checked, Failure> {
     // The job must be the account's: a foreign accountId touches nothing.
     if let Some(job) = app.ports.store.job(&msg.job_id).await?
         && job.account_id != msg.account_id
     {
-        return Err(Failure::Rejected(format!("job {} does not belong to account {}", msg.job_id, msg.account_id)));
+        return Err(Failure::Rejected(format!(
+            "job {} does not belong to account {}",
+            msg.job_id, msg.account_id
+        )));
     }
     if let Some(segment_id) = &msg.job_input_data.segment_id
-        && app.ports.store.segment(&msg.account_id, segment_id).await?.is_none()
+        && app
+            .ports
+            .store
+            .segment(&msg.account_id, segment_id)
+            .await?
+            .is_none()
         && msg.action.is_segment_build()
     {
-        return Err(Failure::Rejected(format!("segment {segment_id} does not belong to account {}", msg.account_id)));
+        return Err(Failure::Rejected(format!(
+            "segment {segment_id} does not belong to account {}",
+            msg.account_id
+        )));
     }
     let wait = app.schedule.wait_now(msg.started_at, now);
     let started = std::time::Instant::now();
-    let status = app.ports.warehouse.wait(&msg.job_id, Duration::from_secs(wait.into())).await?;
+    let status = app
+        .ports
+        .warehouse
+        .wait(&msg.job_id, Duration::from_secs(wait.into()))
+        .await?;
     let after = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
     match status.query_status() {
         Some(QueryStatus::InProgress) => match app.schedule.after_running(msg.started_at, after) {
@@ -60,7 +88,10 @@ pub async fn handle(app: &App, msg: &CheckJobMessage, now: DateTime<Utc>) -> Res
                 })
             }
             AfterRunning::Cancel => {
-                tracing::warn!(deadline = app.schedule.deadline, "job still running past the deadline: cancelling");
+                tracing::warn!(
+                    deadline = app.schedule.deadline,
+                    "job still running past the deadline: cancelling"
+                );
                 app.ports.warehouse.cancel(&msg.job_id).await?;
                 let (_, notified) = finish(app, msg, QueryStatus::Canceled, &status, after).await?;
                 Ok(Checked::Canceled { notified })
@@ -77,7 +108,10 @@ pub async fn handle(app: &App, msg: &CheckJobMessage, now: DateTime<Utc>) -> Res
                 notified,
             })
         }
-        None => Err(Failure::Retry(format!("BigQuery reported an unknown job state {:?}", status.state))),
+        None => Err(Failure::Retry(format!(
+            "BigQuery reported an unknown job state {:?}",
+            status.state
+        ))),
     }
 }
 
@@ -100,10 +134,18 @@ async fn finish(
     let transition = app
         .ports
         .store
-        .finish_job(&msg.job_id, status, job.total_bytes_billed, error.as_deref(), at)
+        .finish_job(
+            &msg.job_id,
+            status,
+            job.total_bytes_billed,
+            error.as_deref(),
+            at,
+        )
         .await?;
     let applied = match transition {
-        JobTransition::Applied { segment_updated } => segment_updated || !msg.action.is_segment_build(),
+        JobTransition::Applied { segment_updated } => {
+            segment_updated || !msg.action.is_segment_build()
+        }
         // A duplicate delivery: already recorded and notified.
         JobTransition::AlreadyFinal(_) => false,
         // Reports are not always recorded; builds always are.
@@ -113,7 +155,11 @@ async fn finish(
         return Ok((false, false));
     }
     let segment_id = msg.job_input_data.segment_id.as_deref();
-    app.invalidate(&msg.account_id, segment_id).await;
+    // A finished build makes the segment's cached reports stale; a finished
+    // report has just been cached and makes nothing stale.
+    if msg.action.is_segment_build() {
+        app.invalidate(&msg.account_id, segment_id).await;
+    }
     let (event, payload) = if msg.action.is_segment_build() {
         (
             PUSHER_EVENT,
@@ -157,10 +203,30 @@ async fn cache_report(app: &App, msg: &CheckJobMessage) -> Result<(), Failure> {
     };
     // Report keys live under the account's prefix only.
     if !key.starts_with(&format!("{}_report_", msg.account_id)) {
-        return Err(Failure::Rejected(format!("cache key {key:?} is outside account {}", msg.account_id)));
+        return Err(Failure::Rejected(format!(
+            "cache key {key:?} is outside account {}",
+            msg.account_id
+        )));
     }
-    let rows = app.ports.warehouse.rows(&msg.job_id, REPORT_ROWS).await?;
-    if let Err(e) = app.ports.cache.put(key, &serde_json::to_string(&rows).unwrap_or_default(), REPORT_TTL).await {
+    let rows = match &msg.job_input_data.result_table {
+        Some(table) => {
+            app.ports
+                .warehouse
+                .table_rows(&app.dataset(&msg.account_id), table, REPORT_ROWS)
+                .await?
+        }
+        None => app.ports.warehouse.rows(&msg.job_id, REPORT_ROWS).await?,
+    };
+    if let Err(e) = app
+        .ports
+        .cache
+        .put(
+            key,
+            &serde_json::to_string(&rows).unwrap_or_default(),
+            REPORT_TTL,
+        )
+        .await
+    {
         tracing::warn!(error = %e, "report rows not cached");
     }
     Ok(())

@@ -36,7 +36,12 @@ pub struct SegmentOutcome {
 
 /// Handles one command. `message_id` identifies the delivery (the SQS message
 /// id, or the request id of a direct invoke); redeliveries share it.
-pub async fn handle(app: &App, cmd: &SegmentCommand, message_id: &str, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+pub async fn handle(
+    app: &App,
+    cmd: &SegmentCommand,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Failure> {
     let account = cmd.account_id();
     let tz_name = app
         .ports
@@ -65,7 +70,10 @@ pub async fn handle(app: &App, cmd: &SegmentCommand, message_id: &str, now: Date
             if let SegmentCommand::Update { .. } = cmd
                 && app.ports.store.segment(account, &seg.id).await?.is_none()
             {
-                return Err(Failure::Rejected(format!("segment {} does not belong to account {account}", seg.id)));
+                return Err(Failure::Rejected(format!(
+                    "segment {} does not belong to account {account}",
+                    seg.id
+                )));
             }
             let rules = segment.get("ruleGroups").cloned().unwrap_or(Value::Null);
             let action = if matches!(cmd, SegmentCommand::Create { .. }) {
@@ -73,21 +81,37 @@ pub async fn handle(app: &App, cmd: &SegmentCommand, message_id: &str, now: Date
             } else {
                 JobAction::RebuildSegment
             };
-            outcome
-                .segments
-                .push(build(app, account, &seg, &rules, &tz, action, message_id, now, false).await?);
+            outcome.segments.push(
+                build(
+                    app, account, &seg, &rules, &tz, action, message_id, now, false,
+                )
+                .await?,
+            );
         }
         SegmentCommand::Rebuild { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
             let (seg, rules) = stored_segment(&row)?;
             outcome.segments.push(
-                build(app, account, &seg, &rules, &tz, JobAction::RebuildSegment, message_id, now, false).await?,
+                build(
+                    app,
+                    account,
+                    &seg,
+                    &rules,
+                    &tz,
+                    JobAction::RebuildSegment,
+                    message_id,
+                    now,
+                    false,
+                )
+                .await?,
             );
         }
         SegmentCommand::Delete { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
             if !row.is_custom {
-                return Err(Failure::Rejected(format!("segment {segment_id} is the account's \"All Data\" segment and cannot be deleted")));
+                return Err(Failure::Rejected(format!(
+                    "segment {segment_id} is the account's \"All Data\" segment and cannot be deleted"
+                )));
             }
             let target = app.target(account)?;
             let table = segments_core::model::segment_table_name(segment_id);
@@ -107,13 +131,26 @@ pub async fn handle(app: &App, cmd: &SegmentCommand, message_id: &str, now: Date
                 // One bad stored segment must not stop the others.
                 let built = match stored_segment(&row) {
                     Ok((seg, rules)) => {
-                        build(app, account, &seg, &rules, &tz, JobAction::RebuildSegment, message_id, now, *drop_tables).await
+                        build(
+                            app,
+                            account,
+                            &seg,
+                            &rules,
+                            &tz,
+                            JobAction::RebuildSegment,
+                            message_id,
+                            now,
+                            *drop_tables,
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 };
                 match built {
                     Ok(o) => outcome.segments.push(o),
-                    Err(e) => tracing::error!(segmentId = %row.id, error = %e, "expire-all: segment not rebuilt"),
+                    Err(e) => {
+                        tracing::error!(segmentId = %row.id, error = %e, "expire-all: segment not rebuilt")
+                    }
                 }
             }
         }
@@ -127,13 +164,22 @@ async fn owned(app: &App, account: &str, segment_id: &str) -> Result<SegmentRow,
         .store
         .segment(account, segment_id)
         .await?
-        .ok_or_else(|| Failure::Rejected(format!("segment {segment_id} does not belong to account {account}")))
+        .ok_or_else(|| {
+            Failure::Rejected(format!(
+                "segment {segment_id} does not belong to account {account}"
+            ))
+        })
 }
 
 /// The typed segment and its raw rule groups, from a stored row.
 fn stored_segment(row: &SegmentRow) -> Result<(Segment, Value), Failure> {
-    let rules: Value = serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null"))
-        .map_err(|e| Failure::Rejected(format!("segment {}: stored ruleGroups are not JSON: {e}", row.id)))?;
+    let rules: Value =
+        serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).map_err(|e| {
+            Failure::Rejected(format!(
+                "segment {}: stored ruleGroups are not JSON: {e}",
+                row.id
+            ))
+        })?;
     let seg = parse_segment(&serde_json::json!({
         "id": row.id, "accountId": row.account_id, "name": row.name, "description": row.description, "ruleGroups": rules,
     }))?;
@@ -175,7 +221,13 @@ async fn build(
         .save_segment(&SegmentWrite {
             id: seg.id.clone(),
             account_id: account.to_string(),
-            name: seg.name.clone().unwrap_or_else(|| "Untitled segment".into()).chars().take(200).collect(),
+            name: seg
+                .name
+                .clone()
+                .unwrap_or_else(|| "Untitled segment".into())
+                .chars()
+                .take(200)
+                .collect(),
             description: seg.description.clone(),
             rule_groups: rules.to_string(),
             query: rendered.cronjob_query.clone(),
@@ -187,7 +239,13 @@ async fn build(
     let _guard = span.enter();
     if drop_first {
         let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
-        submit(app, &drop_id, drop_table(&target.table(&rendered.table)), false).await?;
+        submit(
+            app,
+            &drop_id,
+            drop_table(&target.table(&rendered.table)),
+            false,
+        )
+        .await?;
     }
     submit(app, &id, rendered.create_table_query, false).await?;
     app.ports

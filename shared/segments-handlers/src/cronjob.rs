@@ -30,13 +30,22 @@ pub async fn fan_out(app: &App, tick: DateTime<Utc>) -> Result<FanOut, Failure> 
         .cronjob_queue_url
         .as_deref()
         .ok_or_else(|| Failure::Rejected("CRONJOB_QUEUE_URL is not set".into()))?;
-    let accounts = app.ports.store.accounts_to_refresh(app.bytes_threshold).await?;
+    let accounts = app
+        .ports
+        .store
+        .accounts_to_refresh(app.bytes_threshold)
+        .await?;
     let bodies: Vec<String> = accounts
         .iter()
-        .map(|(account, tz)| json!({"accountId": account, "timeZone": tz, "scheduledAt": tick.to_rfc3339()}).to_string())
+        .map(|(account, tz)| {
+            json!({"accountId": account, "timeZone": tz, "scheduledAt": tick.to_rfc3339()})
+                .to_string()
+        })
         .collect();
     app.ports.queue.send_batch(url, &bodies).await?;
-    Ok(FanOut { accounts: bodies.len() })
+    Ok(FanOut {
+        accounts: bodies.len(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,12 +58,26 @@ pub struct Refreshed {
 }
 
 /// Refreshes one account. `sent_at` stands in for `scheduledAt` when the message has none.
-pub async fn refresh_account(app: &App, msg: &CronjobMessage, sent_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Refreshed, Failure> {
+pub async fn refresh_account(
+    app: &App,
+    msg: &CronjobMessage,
+    sent_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, Failure> {
     let account = &msg.account_id;
     let tick = msg.scheduled_at.unwrap_or(sent_at);
-    let segments = app.ports.store.eligible_for_refresh(account, app.bytes_threshold).await?;
+    let segments = app
+        .ports
+        .store
+        .eligible_for_refresh(account, app.bytes_threshold)
+        .await?;
     let triggers = match &app.static_bucket {
-        Some(bucket) => match app.ports.objects.get(bucket, &format!("server-side-trigger/{account}.json")).await? {
+        Some(bucket) => match app
+            .ports
+            .objects
+            .get(bucket, &format!("server-side-trigger/{account}.json"))
+            .await?
+        {
             Some(bytes) => parse_trigger_file(&bytes).map_err(Failure::Rejected)?,
             None => vec![],
         },
@@ -69,12 +92,14 @@ pub async fn refresh_account(app: &App, msg: &CronjobMessage, sent_at: DateTime<
     let mut objects = Vec::new();
     let mut jobs = Vec::new();
     for row in &segments {
-        let rules: serde_json::Value = serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
+        let rules: serde_json::Value =
+            serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
         let seg = match parse_segment(&json!({"id": row.id, "ruleGroups": rules})) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(segmentId = %row.id, error = %e, "stored segment does not parse; skipped");
-                out.skipped.push((row.id.clone(), format!("stored rules do not parse: {e}")));
+                out.skipped
+                    .push((row.id.clone(), format!("stored rules do not parse: {e}")));
                 continue;
             }
         };
@@ -89,7 +114,10 @@ pub async fn refresh_account(app: &App, msg: &CronjobMessage, sent_at: DateTime<
             Ok(sql) => jobs.push(QueryJob {
                 job_id: job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]),
                 sql,
-                labels: vec![("app".into(), "segments".into()), ("kind".into(), "refresh".into())],
+                labels: vec![
+                    ("app".into(), "segments".into()),
+                    ("kind".into(), "refresh".into()),
+                ],
                 batch: true,
                 maximum_bytes_billed: app.maximum_bytes_billed,
             }),
@@ -98,7 +126,13 @@ pub async fn refresh_account(app: &App, msg: &CronjobMessage, sent_at: DateTime<
     }
     let results: Vec<(String, Result<bool, String>)> = futures_util::stream::iter(jobs)
         .map(|job| async move {
-            let r = app.ports.warehouse.submit(&job).await.map(|(_, dup)| dup).map_err(|e| e.to_string());
+            let r = app
+                .ports
+                .warehouse
+                .submit(&job)
+                .await
+                .map(|(_, dup)| dup)
+                .map_err(|e| e.to_string());
             (job.job_id, r)
         })
         .buffer_unordered(SUBMIT_CONCURRENCY)
@@ -123,7 +157,10 @@ pub async fn refresh_account(app: &App, msg: &CronjobMessage, sent_at: DateTime<
     }
     if !out.failed.is_empty() {
         // Retry the whole message: submitted ids are fixed, so nothing runs twice.
-        return Err(Failure::Retry(format!("{} refresh jobs not submitted", out.failed.len())));
+        return Err(Failure::Retry(format!(
+            "{} refresh jobs not submitted",
+            out.failed.len()
+        )));
     }
     Ok(out)
 }

@@ -51,9 +51,13 @@ pub async fn create_segment(app: &App, event: LambdaEvent<Value>) -> Result<Valu
         })
         .await;
     }
-    let cmd = SegmentCommand::parse(payload.to_string().as_bytes()).map_err(|e| format!("invalid request: {e}"))?;
+    let cmd = SegmentCommand::parse(payload.to_string().as_bytes())
+        .map_err(|e| format!("invalid request: {e}"))?;
     let span = tracing::info_span!("create-segment", accountId = %cmd.account_id(), segmentId = cmd.segment_id().unwrap_or(""), action = cmd.action());
-    let out = create_segment::handle(app, &cmd, &ctx.request_id, Utc::now()).instrument(span).await.map_err(fail)?;
+    let out = create_segment::handle(app, &cmd, &ctx.request_id, Utc::now())
+        .instrument(span)
+        .await
+        .map_err(fail)?;
     Ok(serde_json::to_value(out)?)
 }
 
@@ -86,10 +90,21 @@ pub async fn cronjob(app: &App, event: LambdaEvent<Value>) -> Result<Value, Erro
     let (payload, _) = event.into_parts();
     if is_sqs(&payload) {
         return sqs_batch(payload, |m| async move {
-            let msg = CronjobMessage::parse(body(&m)).map_err(|e| format!("invalid cronjob message: {e}"))?;
+            let msg = CronjobMessage::parse(body(&m))
+                .map_err(|e| format!("invalid cronjob message: {e}"))?;
             let span = tracing::info_span!("segment-cronjob", accountId = %msg.account_id);
-            let out = cronjob::refresh_account(app, &msg, sent_at(&m), Utc::now()).instrument(span.clone()).await.map_err(fail)?;
-            span.in_scope(|| tracing::info!(submitted = out.submitted.len(), skipped = out.skipped.len(), scheduleReport = out.schedule_report, "refreshed"));
+            let out = cronjob::refresh_account(app, &msg, sent_at(&m), Utc::now())
+                .instrument(span.clone())
+                .await
+                .map_err(fail)?;
+            span.in_scope(|| {
+                tracing::info!(
+                    submitted = out.submitted.len(),
+                    skipped = out.skipped.len(),
+                    scheduleReport = out.schedule_report,
+                    "refreshed"
+                )
+            });
             Ok(())
         })
         .await;
@@ -111,15 +126,23 @@ pub async fn report(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
     if is_sqs(&payload) {
         return sqs_batch(payload, |m| async move {
             let id = m.message_id.clone().unwrap_or_default();
-            let request: Value = serde_json::from_slice(body(&m)).map_err(|e| format!("invalid report request: not JSON: {e}"))?;
-            let span = tracing::info_span!("report-with-segment", accountId = %account_of(body(&m)));
-            let out = report::handle(app, &request, &id, Utc::now()).instrument(span).await.map_err(fail)?;
+            let request: Value = serde_json::from_slice(body(&m))
+                .map_err(|e| format!("invalid report request: not JSON: {e}"))?;
+            let span =
+                tracing::info_span!("report-with-segment", accountId = %account_of(body(&m)));
+            let out = report::handle(app, &request, &id, Utc::now())
+                .instrument(span)
+                .await
+                .map_err(fail)?;
             tracing::info!(outcome = %serde_json::to_string(&out).unwrap_or_default(), "submitted");
             Ok(())
         })
         .await;
     }
     let span = tracing::info_span!("report-with-segment", accountId = %account_of(payload.to_string().as_bytes()));
-    let out = report::handle(app, &payload, &ctx.request_id, Utc::now()).instrument(span).await.map_err(fail)?;
+    let out = report::handle(app, &payload, &ctx.request_id, Utc::now())
+        .instrument(span)
+        .await
+        .map_err(fail)?;
     Ok(serde_json::to_value(out)?)
 }

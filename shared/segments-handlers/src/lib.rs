@@ -78,7 +78,8 @@ impl App {
         let config = Config::from_env().map_err(|e| e.to_string())?;
         let catalog = match std::env::var("SEGMENTS_CATALOG") {
             Ok(path) if !path.is_empty() => {
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?;
                 Catalog::from_json(&text).map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?
             }
             _ => Catalog::default_catalog(),
@@ -136,7 +137,10 @@ impl App {
     /// Queues the first check of a job.
     pub async fn queue_check(&self, msg: &CheckJobMessage, delay: u32) -> Result<(), Failure> {
         let body = serde_json::to_string(msg).map_err(|e| Failure::Rejected(e.to_string()))?;
-        self.ports.queue.send(&self.check_queue_url, &body, delay).await?;
+        self.ports
+            .queue
+            .send(&self.check_queue_url, &body, delay)
+            .await?;
         Ok(())
     }
 }

@@ -31,7 +31,12 @@ pub struct ReportResponse {
     pub comparison_segment_tables: Vec<SegmentTable>,
 }
 
-pub async fn handle(app: &App, request: &Value, message_id: &str, now: DateTime<Utc>) -> Result<ReportResponse, Failure> {
+pub async fn handle(
+    app: &App,
+    request: &Value,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ReportResponse, Failure> {
     let mut req = parse_report_value(request)?;
     let account = req
         .account_id
@@ -113,20 +118,34 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
         .store
         .segment(account, &s.id)
         .await?
-        .ok_or_else(|| Failure::Rejected(format!("segment {} does not belong to account {account}", s.id)))?;
+        .ok_or_else(|| {
+            Failure::Rejected(format!(
+                "segment {} does not belong to account {account}",
+                s.id
+            ))
+        })?;
     if !row.is_custom {
         s.all_data = true;
         return Ok(());
     }
     if row.query_status != "done" {
-        return Err(Failure::Rejected(format!("segment {} is not built (queryStatus {})", s.id, row.query_status)));
+        return Err(Failure::Rejected(format!(
+            "segment {} is not built (queryStatus {})",
+            s.id, row.query_status
+        )));
     }
-    let rules: Value = serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
-    let seg = segments_core::parse_segment(&serde_json::json!({"id": row.id, "ruleGroups": rules}))?;
+    let rules: Value =
+        serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
+    let seg =
+        segments_core::parse_segment(&serde_json::json!({"id": row.id, "ruleGroups": rules}))?;
     s.object = Some(seg.object);
     Ok(())
 }
 
 fn hex8(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

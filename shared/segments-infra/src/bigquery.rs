@@ -64,6 +64,23 @@ fn http_code(e: &BQError) -> Option<i64> {
     }
 }
 
+/// Rows as JSON values per column.
+fn cells(
+    rows: Vec<gcp_bigquery_client::model::table_row::TableRow>,
+    max_rows: usize,
+) -> Vec<Vec<Value>> {
+    rows.into_iter()
+        .take(max_rows)
+        .map(|r| {
+            r.columns
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.value.unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect()
+}
+
 #[derive(Clone)]
 pub struct BigQuery {
     client: Arc<Client>,
@@ -238,19 +255,29 @@ impl Warehouse for BigQuery {
             .get_query_results(&self.project, job_id, params)
             .await
             .map_err(bq)?;
-        Ok(res
-            .rows
-            .unwrap_or_default()
-            .into_iter()
-            .take(max_rows)
-            .map(|r| {
-                r.columns
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|c| c.value.unwrap_or(Value::Null))
-                    .collect()
-            })
-            .collect())
+        Ok(cells(res.rows.unwrap_or_default(), max_rows))
+    }
+
+    async fn table_rows(
+        &self,
+        dataset: &str,
+        table: &str,
+        max_rows: usize,
+    ) -> Result<Vec<Vec<Value>>> {
+        let params = gcp_bigquery_client::tabledata::ListQueryParameters {
+            start_index: None,
+            max_results: Some(max_rows.min(u32::MAX as usize) as u32),
+            page_token: None,
+            selected_fields: None,
+            format_options: None,
+        };
+        let res = self
+            .client
+            .tabledata()
+            .list(&self.project, dataset, table, params)
+            .await
+            .map_err(bq)?;
+        Ok(cells(res.rows.unwrap_or_default(), max_rows))
     }
 
     async fn ensure_dataset(&self, dataset: &str) -> Result<()> {

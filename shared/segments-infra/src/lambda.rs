@@ -8,20 +8,25 @@ use futures_util::StreamExt;
 use std::future::Future;
 
 /// Runs `handle` over every message, at most `concurrency` at a time.
-pub async fn for_each_message<F, Fut>(event: SqsEvent, concurrency: usize, handle: F) -> SqsBatchResponse
+pub async fn for_each_message<F, Fut>(
+    event: SqsEvent,
+    concurrency: usize,
+    handle: F,
+) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    let results: Vec<(Option<String>, Result<(), String>)> = futures_util::stream::iter(event.records)
-        .map(|m| {
-            let id = m.message_id.clone();
-            let fut = handle(m);
-            async move { (id, fut.await) }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+    let results: Vec<(Option<String>, Result<(), String>)> =
+        futures_util::stream::iter(event.records)
+            .map(|m| {
+                let id = m.message_id.clone();
+                let fut = handle(m);
+                async move { (id, fut.await) }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
     let mut response = SqsBatchResponse::default();
     for (id, result) in results {
         if let Err(reason) = result {

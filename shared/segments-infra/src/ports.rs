@@ -157,6 +157,13 @@ pub trait Warehouse: Send + Sync {
     async fn cancel(&self, job_id: &str) -> Result<()>;
     /// The first `max_rows` rows of a finished query job, as JSON values per column.
     async fn rows(&self, job_id: &str, max_rows: usize) -> Result<Vec<Vec<Value>>>;
+    /// The first `max_rows` rows of a table (a report's result table).
+    async fn table_rows(
+        &self,
+        dataset: &str,
+        table: &str,
+        max_rows: usize,
+    ) -> Result<Vec<Vec<Value>>>;
     async fn ensure_dataset(&self, dataset: &str) -> Result<()>;
     /// Bytes a query would process; `Unsupported` where the service cannot say.
     async fn dry_run(&self, sql: &str) -> Result<i64>;

@@ -25,7 +25,10 @@ impl Ports {
     /// Connects every adapter. Redis connects lazily: its outage must not stop a function.
     pub async fn connect(config: &Config) -> Result<Ports> {
         let store = PgStore::connect(&config.database_url.0, 4)?;
-        let keys = match (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
+        let keys = match (
+            std::env::var("AWS_ACCESS_KEY_ID"),
+            std::env::var("AWS_SECRET_ACCESS_KEY"),
+        ) {
             (Ok(id), Ok(secret)) if config.aws_endpoint_url.is_some() => Some((id, secret)),
             _ => None,
         };

@@ -1,0 +1,670 @@
+//! The handlers against the real local stack: create -> check -> cronjob ->
+//! report -> delete, plus duplicates, foreign accounts, bad messages, failing
+//! and overdue jobs, and Redis or Pusher outages.
+
+use async_trait::async_trait;
+use chrono::{Duration, Utc};
+use segments_core::Catalog;
+use segments_core::messages::{CheckJobMessage, CronjobMessage, SegmentCommand};
+use segments_handlers::check_job::{self, Checked};
+use segments_handlers::{App, Failure, create_segment, cronjob, report};
+use segments_infra::InfraError;
+use segments_infra::aws::{SqsQueue, sdk_config};
+use segments_infra::cache::{RedisCache, keys};
+use segments_infra::config::Config;
+use segments_infra::ports::{Cache, JobStatus, QueryJob, SegmentStore, Warehouse};
+use segments_infra::postgres::PgStore;
+use segments_infra::wiring::Ports;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn stack_env() -> HashMap<String, String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.stack/env");
+    let mut vars: HashMap<String, String> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.extend(std::env::vars());
+    vars
+}
+
+fn uuid() -> String {
+    use sha2::Digest;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let seed = format!(
+        "{:?}-{}-{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let h: String = sha2::Sha256::digest(seed.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+/// Fails on cue: jobs named in `running` look RUNNING forever (a slow BigQuery).
+struct SlowJobs {
+    real: Arc<dyn Warehouse>,
+    running: Vec<String>,
+}
+
+#[async_trait]
+impl Warehouse for SlowJobs {
+    async fn submit(&self, job: &QueryJob) -> Result<(JobStatus, bool), InfraError> {
+        self.real.submit(job).await
+    }
+    async fn status(&self, job_id: &str) -> Result<JobStatus, InfraError> {
+        let mut s = self.real.status(job_id).await?;
+        if self.running.iter().any(|r| r == job_id) {
+            s.state = "RUNNING".into();
+            s.error_reason = None;
+        }
+        Ok(s)
+    }
+    async fn wait(
+        &self,
+        job_id: &str,
+        _timeout: std::time::Duration,
+    ) -> Result<JobStatus, InfraError> {
+        self.status(job_id).await
+    }
+    async fn cancel(&self, job_id: &str) -> Result<(), InfraError> {
+        self.real.cancel(job_id).await
+    }
+    async fn rows(&self, job_id: &str, max: usize) -> Result<Vec<Vec<Value>>, InfraError> {
+        self.real.rows(job_id, max).await
+    }
+    async fn table_rows(
+        &self,
+        d: &str,
+        t: &str,
+        max: usize,
+    ) -> Result<Vec<Vec<Value>>, InfraError> {
+        self.real.table_rows(d, t, max).await
+    }
+    async fn ensure_dataset(&self, d: &str) -> Result<(), InfraError> {
+        self.real.ensure_dataset(d).await
+    }
+    async fn dry_run(&self, sql: &str) -> Result<i64, InfraError> {
+        self.real.dry_run(sql).await
+    }
+}
+
+struct Env {
+    app: App,
+    account: String,
+    sqs: SqsQueue,
+    check_queue: String,
+    cron_queue: String,
+    report_queue: String,
+    store: PgStore,
+    warehouse: segments_tests::warehouse::Warehouse,
+}
+
+async fn queue(sqs: &SqsQueue, name: &str) -> String {
+    sqs.client()
+        .create_queue()
+        .queue_name(format!("{name}-{}", &uuid()[..8]))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}: is the stack up? run tests/stack/up.sh"))
+        .queue_url()
+        .unwrap()
+        .to_string()
+}
+
+async fn env_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Env {
+    let mut vars = stack_env();
+    let sdk = sdk_config(
+        &vars["AWS_REGION"],
+        Some(&vars["AWS_ENDPOINT_URL"]),
+        Some((&vars["AWS_ACCESS_KEY_ID"], &vars["AWS_SECRET_ACCESS_KEY"])),
+    )
+    .await;
+    let sqs = SqsQueue::new(&sdk);
+    let (check_queue, cron_queue, report_queue) = (
+        queue(&sqs, "check").await,
+        queue(&sqs, "cron").await,
+        queue(&sqs, "report").await,
+    );
+    vars.insert("CHECK_JOB_QUEUE_URL".into(), check_queue.clone());
+    vars.insert("CRONJOB_QUEUE_URL".into(), cron_queue.clone());
+    vars.insert("SCHEDULE_REPORT_QUEUE_URL".into(), report_queue.clone());
+    vars.insert("BIGQUERY_DATASET_PREFIX".into(), "acct_".into());
+    tweak(&mut vars);
+    let config = Config::from_map(&vars).unwrap();
+    let store = PgStore::connect(&config.database_url.0, 4).unwrap();
+    store.migrate().await.unwrap();
+    let account = uuid();
+    store.upsert_account(&account, "Acme", "UTC").await.unwrap();
+    let mut ports = Ports::connect(&config).await.unwrap();
+    ports.queue = Arc::new(sqs.clone());
+    let app = App::new(&config, ports, Catalog::default_catalog());
+    let warehouse = segments_tests::warehouse::Warehouse::fixture_in(&app.dataset(&account)).await;
+    Env {
+        app,
+        account,
+        sqs,
+        check_queue,
+        cron_queue,
+        report_queue,
+        store,
+        warehouse,
+    }
+}
+
+async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn receive(e: &Env, url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..5 {
+        let r = e
+            .sqs
+            .client()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        out.extend(
+            r.messages()
+                .iter()
+                .filter_map(|m| m.body().map(String::from)),
+        );
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+async fn captured(channel: &str) -> Vec<Value> {
+    let url = format!("{}/captured", stack_env()["PUSHER_HOST"]);
+    let all: Vec<Value> = reqwest::get(url).await.unwrap().json().await.unwrap();
+    all.into_iter()
+        .filter(|e| e["channels"][0] == channel)
+        .collect()
+}
+
+fn us_sessions(id: &str) -> Value {
+    json!({"id": id, "name": "US sessions", "ruleGroups": [{"mainOperator": "include", "segmentObject": "session",
+        "conditionFocus": "property", "g0": {"type": "dimension", "key": "country", "condition": "equals", "value": "us"}}]})
+}
+
+fn create(account: &str, segment: Value) -> SegmentCommand {
+    SegmentCommand::parse(
+        json!({"action": "create", "accountId": account, "segment": segment})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap()
+}
+
+async fn check(e: &Env) -> (CheckJobMessage, Checked) {
+    let bodies = receive(e, &e.check_queue).await;
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let msg = CheckJobMessage::parse(bodies[0].as_bytes()).unwrap();
+    let out = check_job::handle(&e.app, &msg, Utc::now()).await.unwrap();
+    (msg, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_check_refresh_report_delete() {
+    let e = env().await;
+    let seg = uuid();
+    let cache = RedisCache::connect(&stack_env()["REDIS_URL"])
+        .await
+        .unwrap();
+    cache
+        .put(
+            &keys::segments(&e.account),
+            "[]",
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    cache
+        .put(
+            &format!("{}x", keys::report_segment_prefix(&e.account, &seg)),
+            "old",
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+
+    // create: stored in-progress, build submitted, check queued.
+    let out = create_segment::handle(
+        &e.app,
+        &create(&e.account, us_sessions(&seg)),
+        "msg-1",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.segments[0].query_status, "in-progress");
+    let row = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(row.query_status, "in-progress");
+    assert!(row.query.as_deref().unwrap().starts_with("MERGE"));
+    assert!(e.store.ensure_all_data(&e.account).await.is_ok());
+
+    // check: done, recorded, caches cleared, browser notified.
+    let (msg, checked) = check(&e).await;
+    assert_eq!(
+        checked,
+        Checked::Finished {
+            status: "done".into(),
+            applied: true,
+            notified: true
+        }
+    );
+    let row = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(row.query_status, "done");
+    assert!(row.build_at.is_some());
+    assert_eq!(cache.get(&keys::segments(&e.account)).await.unwrap(), None);
+    assert_eq!(
+        cache
+            .get(&format!(
+                "{}x",
+                keys::report_segment_prefix(&e.account, &seg)
+            ))
+            .await
+            .unwrap(),
+        None
+    );
+    let events = captured(&format!("channel-{}", e.account)).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["name"], "PUSHER_UPDATE_SEGMENT");
+    assert_eq!(events[0]["data"]["segmentId"], seg.as_str());
+    assert_eq!(events[0]["data"]["queryStatus"], "done");
+    let table = out.segments[0].table.clone();
+    assert_eq!(e.warehouse.members(&table).await.unwrap(), vec!["s1", "s2"]);
+
+    // The same check delivered again: nothing changes, nobody is notified twice.
+    let again = check_job::handle(&e.app, &msg, Utc::now()).await.unwrap();
+    assert_eq!(
+        again,
+        Checked::Finished {
+            status: "done".into(),
+            applied: false,
+            notified: false
+        }
+    );
+    assert_eq!(captured(&format!("channel-{}", e.account)).await.len(), 1);
+    // The create message delivered again: same job id, nothing resubmitted, status kept.
+    let dup = create_segment::handle(
+        &e.app,
+        &create(&e.account, us_sessions(&seg)),
+        "msg-1",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dup.segments[0].job_id, out.segments[0].job_id);
+    assert_eq!(
+        e.store
+            .segment(&e.account, &seg)
+            .await
+            .unwrap()
+            .unwrap()
+            .query_status,
+        "done"
+    );
+    let _ = receive(&e, &e.check_queue).await;
+
+    // The scheduled refresh: fan-out, then the account's message.
+    let fan = cronjob::fan_out(&e.app, Utc::now()).await.unwrap();
+    assert!(fan.accounts >= 1);
+    // Every account of the database with refreshable segments gets one: find ours.
+    let mut mine = Vec::new();
+    loop {
+        let batch = receive(&e, &e.cron_queue).await;
+        if batch.is_empty() {
+            break;
+        }
+        mine.extend(batch.into_iter().filter(|b| b.contains(&e.account)));
+    }
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let cron = CronjobMessage::parse(mine[0].as_bytes()).unwrap();
+    let refreshed = cronjob::refresh_account(&e.app, &cron, Utc::now(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(refreshed.submitted.len(), 1);
+    // A redelivery submits the same job ids.
+    let again = cronjob::refresh_account(&e.app, &cron, Utc::now(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again.submitted, refreshed.submitted);
+    assert_eq!(e.warehouse.members(&table).await.unwrap(), vec!["s1", "s2"]);
+
+    // A report filtered by the segment and All Data.
+    let all_data = e.store.ensure_all_data(&e.account).await.unwrap();
+    let request = json!({"accountId": e.account, "accountTimeZone": "UTC", "reportName": "devices", "object": "session",
+        "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"}, "dimensions": ["device_type"], "metrics": ["sessions"],
+        "segments": [seg], "comparisonSegments": [all_data], "sort": {"by": "sessions", "direction": "desc"}});
+    let resp = report::handle(&e.app, &request, "req-1", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(resp.segment_tables.len(), 1);
+    assert_eq!(resp.comparison_segment_tables.len(), 1);
+    let checks = receive(&e, &e.check_queue).await;
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    for body in &checks {
+        let m = CheckJobMessage::parse(body.as_bytes()).unwrap();
+        let out = check_job::handle(&e.app, &m, Utc::now()).await.unwrap();
+        assert!(
+            matches!(out, Checked::Finished { applied: true, .. }),
+            "{out:?}"
+        );
+    }
+    let rows = cache
+        .get(&resp.segment_tables[0].cache_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, r#"[["Desktop","1"],["mobile","1"]]"#);
+    assert_eq!(
+        e.warehouse
+            .column(&format!(
+                "SELECT device_type FROM {}",
+                e.warehouse.table(&resp.segment_tables[0].table)
+            ))
+            .await
+            .unwrap(),
+        vec!["Desktop", "mobile"]
+    );
+
+    // delete: row gone; "All Data" cannot be deleted.
+    let del = SegmentCommand::parse(
+        json!({"action": "delete", "accountId": e.account, "segmentId": seg})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    create_segment::handle(&e.app, &del, "msg-del", Utc::now())
+        .await
+        .unwrap();
+    assert!(e.store.segment(&e.account, &seg).await.unwrap().is_none());
+    let del_all = SegmentCommand::parse(
+        json!({"action": "delete", "accountId": e.account, "segmentId": all_data})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let err = create_segment::handle(&e.app, &del_all, "msg-del2", Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.contains("cannot be deleted")),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_foreign_messages_change_nothing() {
+    let e = env().await;
+    let other = env().await;
+    // An invalid segment: every path named, nothing written.
+    let bad = json!({"id": uuid(), "ruleGroups": [{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "g0": {"type": "dimension", "key": "country", "condition": "equal", "value": "x"}}]});
+    let err = create_segment::handle(&e.app, &create(&e.account, bad.clone()), "m", Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Failure::Rejected(r#"ruleGroups[0].g0.condition: unknown operator "equal""#.into())
+    );
+    assert!(
+        e.store
+            .segment(&e.account, bad["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Another account's segment cannot be rebuilt, deleted, updated or checked from here.
+    let seg = uuid();
+    create_segment::handle(
+        &e.app,
+        &create(&e.account, us_sessions(&seg)),
+        "m1",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (msg, _) = check(&e).await;
+    for action in ["rebuild", "delete"] {
+        let cmd = SegmentCommand::parse(
+            json!({"action": action, "accountId": other.account, "segmentId": seg})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let err = create_segment::handle(&other.app, &cmd, "m2", Utc::now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Failure::Rejected(ref m) if m.contains("does not belong")),
+            "{action}: {err}"
+        );
+    }
+    let update = SegmentCommand::parse(
+        json!({"action": "update", "accountId": other.account, "segment": us_sessions(&seg)})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        create_segment::handle(&other.app, &update, "m3", Utc::now())
+            .await
+            .is_err()
+    );
+    let foreign = CheckJobMessage {
+        account_id: other.account.clone(),
+        ..msg
+    };
+    let err = check_job::handle(&other.app, &foreign, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.contains("does not belong")),
+        "{err}"
+    );
+    assert_eq!(
+        e.store
+            .segment(&e.account, &seg)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "US sessions"
+    );
+    // A report naming a foreign segment is refused.
+    let request = json!({"accountId": other.account, "object": "session", "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"}, "segments": [seg]});
+    assert!(
+        report::handle(&other.app, &request, "r", Utc::now())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_is_recorded_with_its_error() {
+    let e = env().await;
+    // A catalog whose sessions table does not exist in the warehouse.
+    let mut catalog: Value =
+        serde_json::from_str(segments_core::catalog::DEFAULT_CATALOG_JSON).unwrap();
+    catalog["objects"]["session"]["table"] = "no_such_table".into();
+    let mut app = e.app.clone();
+    app.catalog = Arc::new(Catalog::from_json(&catalog.to_string()).unwrap());
+    let seg = uuid();
+    create_segment::handle(
+        &app,
+        &create(&e.account, us_sessions(&seg)),
+        "m",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (_, out) = check(&e).await;
+    assert_eq!(
+        out,
+        Checked::Finished {
+            status: "failed".into(),
+            applied: true,
+            notified: true
+        }
+    );
+    let row = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(row.query_status, "failed");
+    let events = captured(&format!("channel-{}", e.account)).await;
+    assert!(
+        events[0]["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_table"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_requeued_then_cancelled_after_the_deadline() {
+    let e = env().await;
+    let seg = uuid();
+    let out = create_segment::handle(
+        &e.app,
+        &create(&e.account, us_sessions(&seg)),
+        "m",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let job = out.segments[0].job_id.clone().unwrap();
+    let mut app = e.app.clone();
+    app.ports.warehouse = Arc::new(SlowJobs {
+        real: e.app.ports.warehouse.clone(),
+        running: vec![job.clone()],
+    });
+    let bodies = receive(&e, &e.check_queue).await;
+    let msg = CheckJobMessage::parse(bodies[0].as_bytes()).unwrap();
+    // Still running early on: checked again 2 s later.
+    let first = check_job::handle(&app, &msg, msg.started_at + Duration::seconds(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        Checked::Requeued {
+            delay: 2,
+            attempt: 1
+        }
+    );
+    let next = CheckJobMessage::parse(receive(&e, &e.check_queue).await[0].as_bytes()).unwrap();
+    assert_eq!(next.attempt, 1);
+    // Five minutes after startedAt: cancelled and recorded.
+    let last = check_job::handle(&app, &next, msg.started_at + Duration::seconds(301))
+        .await
+        .unwrap();
+    assert_eq!(last, Checked::Canceled { notified: true });
+    assert_eq!(
+        e.store
+            .segment(&e.account, &seg)
+            .await
+            .unwrap()
+            .unwrap()
+            .query_status,
+        "canceled"
+    );
+    let events = captured(&format!("channel-{}", e.account)).await;
+    assert_eq!(events.last().unwrap()["data"]["queryStatus"], "canceled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_or_pusher_down_still_records_the_status() {
+    let e = env_with(|v| {
+        v.insert("REDIS_URL".into(), "redis://127.0.0.1:1".into());
+        v.insert("PUSHER_HOST".into(), "http://127.0.0.1:1".into());
+    })
+    .await;
+    let seg = uuid();
+    create_segment::handle(
+        &e.app,
+        &create(&e.account, us_sessions(&seg)),
+        "m",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (_, out) = check(&e).await;
+    assert_eq!(
+        out,
+        Checked::Finished {
+            status: "done".into(),
+            applied: true,
+            notified: false
+        }
+    );
+    assert_eq!(
+        e.store
+            .segment(&e.account, &seg)
+            .await
+            .unwrap()
+            .unwrap()
+            .query_status,
+        "done"
+    );
+    let _ = (
+        &e.report_queue,
+        Cache::get(&*e.app.ports.cache, "x").await.is_err(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_message_in_a_batch_fails_alone() {
+    let e = env().await;
+    let seg = uuid();
+    let good = json!({"action": "create", "accountId": e.account, "segment": us_sessions(&seg)})
+        .to_string();
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(json!({"Records": [
+        {"messageId": "good-1", "body": good, "attributes": {}, "messageAttributes": {}},
+        {"messageId": "bad-1", "body": "{not json", "attributes": {}, "messageAttributes": {}},
+        {"messageId": "bad-2", "body": json!({"action": "explode", "accountId": e.account}).to_string(), "attributes": {}, "messageAttributes": {}}
+    ]}))
+    .unwrap();
+    let app = &e.app;
+    let resp = segments_infra::lambda::for_each_message(event, 2, |m| async move {
+        let cmd =
+            SegmentCommand::parse(segments_infra::lambda::body(&m)).map_err(|x| x.to_string())?;
+        create_segment::handle(app, &cmd, m.message_id.as_deref().unwrap_or(""), Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(|x| x.to_string())
+    })
+    .await;
+    let mut failed: Vec<String> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, vec!["bad-1", "bad-2"]);
+    assert!(
+        e.store.segment(&e.account, &seg).await.unwrap().is_some(),
+        "the good message was handled"
+    );
+}
