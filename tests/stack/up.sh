@@ -65,17 +65,22 @@ fi
 log "Redis ready on 127.0.0.1:6379"
 
 # --- Python tools ---------------------------------------------------------------
-REQ="$ROOT/tests/stack/requirements.txt"
-REQ_SUM=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ]; then
-  log "creating $VENV"
-  python3 -m venv "$VENV"
-fi
-if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQ_SUM" ]; then
-  log "installing pinned Python tools (first run takes a minute)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
-  echo "$REQ_SUM" > "$VENV/.requirements.sha256"
-fi
+# Creates (or reuses) a venv holding exactly the pinned requirements.
+venv() {
+  local dir=$1 req=$2 sum
+  sum=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ ! -x "$dir/bin/python" ]; then
+    log "creating $dir"
+    python3 -m venv "$dir"
+  fi
+  if [ "$(cat "$dir/.requirements.sha256" 2>/dev/null)" != "$sum" ]; then
+    log "installing $(basename "$req") into $dir (first run takes a minute or two)"
+    "$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
+    echo "$sum" > "$dir/.requirements.sha256"
+  fi
+}
+venv "$VENV" "$ROOT/tests/stack/requirements.txt"
+venv "$ROOT/.venv-sam" "$ROOT/tests/stack/requirements-sam.txt"
 
 # Starts a background service unless something already answers its health URL.
 start() {
