@@ -17,6 +17,9 @@ step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "function binaries (the end-to-end test runs them behind the Lambda runtime API)"
+cargo build --workspace --bins --locked
+
 step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
