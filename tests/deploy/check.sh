@@ -11,3 +11,4 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-e
 .venv/bin/cfn-lint template.yaml
 echo "cfn-lint: template.yaml has no findings"
 .venv-sam/bin/sam validate --lint --region us-east-1 --template template.yaml
+.venv/bin/python tests/deploy/check_template.py template.yaml
