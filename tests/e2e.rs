@@ -6,76 +6,21 @@
 //! Needs `cargo build --workspace --bins` (tests/run.sh does it) and
 //! `.venv/bin/cargo-lambda` (tests/stack/up.sh installs it).
 
+use segments_tests::lambda::{LocalLambdas, drain, fresh_uuid, local_queues, sqs_event, stack_env};
 use segments_tests::repo_root;
 use segments_tests::warehouse::Warehouse;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const DEMO_ACCOUNT: &str = "0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11";
 const SESSIONS_SEGMENT: &str = "7b0c1f0e-3f1a-4a59-9a53-2f1c7d7f3b11";
 const USERS_SEGMENT: &str = "5d1e2c3b-4a59-4f60-8b71-9c8d7e6f5a40";
-const FUNCTIONS: [&str; 4] = [
-    "create-segment",
-    "check-bigquery-job",
-    "segment-cronjob",
-    "report-with-segment",
-];
-
-fn stack_env() -> HashMap<String, String> {
-    let mut vars: HashMap<String, String> = std::fs::read_to_string(repo_root().join(".stack/env"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.extend(std::env::vars().filter(|(k, _)| !k.starts_with("CARGO")));
-    vars
-}
-
-fn fresh_uuid() -> String {
-    use sha2::Digest;
-    let seed = segments_tests::warehouse::unique_dataset("u");
-    let h: String = sha2::Sha256::digest(seed.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
-
-/// Kills the processes it owns when the test ends, pass or fail.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 struct E2e {
-    env: HashMap<String, String>,
-    port: u16,
-    cargo_lambda: std::path::PathBuf,
+    env: std::collections::HashMap<String, String>,
+    lambdas: LocalLambdas,
     ids: Vec<(String, String)>,
     sqs: segments_infra::aws::SqsQueue,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(9777)
 }
 
 impl E2e {
@@ -95,70 +40,13 @@ impl E2e {
     }
 
     fn invoke(&self, function: &str, data: &str) -> Value {
-        let out = Command::new(&self.cargo_lambda)
-            .args([
-                "lambda",
-                "invoke",
-                function,
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &self.port.to_string(),
-                "--data-ascii",
-                data,
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("cargo lambda invoke: {e}"));
-        assert!(
-            out.status.success(),
-            "{function} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{function} answered non-JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        self.lambdas
+            .invoke(function, data)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn receive(&self, queue: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for _ in 0..30 {
-            let r = self
-                .sqs
-                .client()
-                .receive_message()
-                .queue_url(&self.env[queue])
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            let got: Vec<String> = r
-                .messages()
-                .iter()
-                .filter_map(|m| m.body().map(String::from))
-                .collect();
-            if got.is_empty() && !out.is_empty() {
-                break;
-            }
-            out.extend(got);
-        }
-        out
-    }
-
-    /// Wraps bodies as an SQS event, like the event source mapping does.
-    fn sqs_event(bodies: &[String]) -> String {
-        let records: Vec<Value> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| json!({"messageId": format!("e2e-{i}-{}", fresh_uuid()), "receiptHandle": "r", "body": b,
-                "attributes": {"SentTimestamp": "1718452800000"}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}))
-            .collect();
-        json!({"Records": records}).to_string()
+        drain(&self.sqs, &self.env[queue], Duration::from_secs(30)).await
     }
 }
 
@@ -169,47 +57,8 @@ fn no_failures(v: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_functions_behind_the_lambda_runtime_api() {
     let root = repo_root();
-    let cargo_lambda = root.join(".venv/bin/cargo-lambda");
-    assert!(
-        cargo_lambda.exists(),
-        "{} is missing: run tests/stack/up.sh",
-        cargo_lambda.display()
-    );
-    for f in FUNCTIONS {
-        assert!(
-            root.join("target/debug").join(f).exists(),
-            "target/debug/{f} is missing: run cargo build --workspace --bins"
-        );
-    }
     let mut env = stack_env();
-    let (id, secret) = (
-        env["AWS_ACCESS_KEY_ID"].clone(),
-        env["AWS_SECRET_ACCESS_KEY"].clone(),
-    );
-    let sdk = segments_infra::aws::sdk_config(
-        &env["AWS_REGION"],
-        Some(&env["AWS_ENDPOINT_URL"]),
-        Some((&id, &secret)),
-    )
-    .await;
-    let queue = segments_infra::aws::SqsQueue::new(&sdk);
-    for (var, name) in [
-        ("CHECK_JOB_QUEUE_URL", "e2e-check"),
-        ("CRONJOB_QUEUE_URL", "e2e-cron"),
-        ("SCHEDULE_REPORT_QUEUE_URL", "e2e-report"),
-    ] {
-        let url = queue
-            .client()
-            .create_queue()
-            .queue_name(format!("{name}-{}", &fresh_uuid()[..8]))
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        env.insert(var.into(), url);
-    }
+    let queue = local_queues(&mut env, "e2e").await;
     env.insert("BIGQUERY_DATASET_PREFIX".into(), "e2e_".into());
     let account = fresh_uuid();
     let ids = vec![
@@ -230,50 +79,12 @@ async fn the_functions_behind_the_lambda_runtime_api() {
     store.upsert_account(&account, "Demo", "UTC").await.unwrap();
     let warehouse = Warehouse::fixture_in(&format!("e2e_{}", account.replace('-', "_"))).await;
 
-    let port = free_port();
-    let mut procs = Procs(vec![]);
-    procs.0.push(
-        Command::new(&cargo_lambda)
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for f in FUNCTIONS {
-        procs.0.push(
-            Command::new(root.join("target/debug").join(f))
-                .envs(&env)
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{port}/.rt/{f}"),
-                )
-                .env("AWS_LAMBDA_FUNCTION_NAME", f)
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-    }
+    let lambdas = LocalLambdas::start(&env, &root.join("target/debug"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let e = E2e {
         env,
-        port,
-        cargo_lambda,
+        lambdas,
         ids,
         sqs: queue,
     };
@@ -291,7 +102,7 @@ async fn the_functions_behind_the_lambda_runtime_api() {
     // check: both builds end done; the browser hears about each.
     let checks = e.receive("CHECK_JOB_QUEUE_URL").await;
     assert_eq!(checks.len(), 2, "{checks:?}");
-    no_failures(&e.invoke("check-bigquery-job", &E2e::sqs_event(&checks)));
+    no_failures(&e.invoke("check-bigquery-job", &sqs_event(&checks)));
     for s in [&sessions, &users] {
         assert_eq!(
             segments_infra::ports::SegmentStore::segment(&store, &account, s)
@@ -336,7 +147,7 @@ async fn the_functions_behind_the_lambda_runtime_api() {
         .filter(|b| b.contains(&account))
         .collect();
     assert_eq!(ours.len(), 1);
-    no_failures(&e.invoke("segment-cronjob", &E2e::sqs_event(&ours)));
+    no_failures(&e.invoke("segment-cronjob", &sqs_event(&ours)));
     assert_eq!(
         warehouse.members(&sessions_table).await.unwrap(),
         Vec::<String>::new()
@@ -354,7 +165,7 @@ async fn the_functions_behind_the_lambda_runtime_api() {
     let tables = report["segmentTables"].as_array().unwrap();
     assert_eq!(tables.len(), 2, "{report}");
     let checks = e.receive("CHECK_JOB_QUEUE_URL").await;
-    no_failures(&e.invoke("check-bigquery-job", &E2e::sqs_event(&checks)));
+    no_failures(&e.invoke("check-bigquery-job", &sqs_event(&checks)));
     // Report rows: none through the (empty) sessions segment; the users
     // segment keeps the June sessions of u1 and u2.
     let sql: Vec<String> = (0..2)
@@ -403,5 +214,4 @@ async fn the_functions_behind_the_lambda_runtime_api() {
             .unwrap()
             .is_none()
     );
-    drop(procs);
 }

@@ -15,3 +15,4 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub mod cases;
+pub mod lambda;
