@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The main job, locally: start the local stack, then build, refresh and report
-# on the example segments of docs/examples/ against the BigQuery emulator.
+# The main job, locally: start the local stack, build the function binaries,
+# then run the whole flow through them (tests/src/bin/demo.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "==> local stack"
 bash tests/stack/up.sh
-set -a
-# shellcheck disable=SC1091
-source .stack/env
-set +a
-cargo run --quiet -p segments-tests --bin demo
+echo "==> function binaries"
+cargo build --quiet --workspace --bins
+echo "==> demo"
+exec cargo run --quiet -p segments-tests --bin demo

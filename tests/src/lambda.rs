@@ -113,7 +113,16 @@ impl LocalLambdas {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let logs = repo_root().join(".stack");
+        let _ = std::fs::create_dir_all(&logs);
         for f in FUNCTIONS {
+            // Each function's JSON log lines go to .stack/lambda-{function}.log.
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(logs.join(format!("lambda-{f}.log")))
+                .map_err(|e| format!("{f} log: {e}"))?;
+            let err = log.try_clone().map_err(|e| e.to_string())?;
             let child = Command::new(bin_dir.join(f))
                 .envs(env)
                 .env(
@@ -123,7 +132,8 @@ impl LocalLambdas {
                 .env("AWS_LAMBDA_FUNCTION_NAME", f)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-                .stdout(Stdio::null())
+                .stdout(log)
+                .stderr(err)
                 .spawn()
                 .map_err(|e| format!("{f}: {e}"))?;
             me.procs.push(child);

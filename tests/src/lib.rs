@@ -15,4 +15,5 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub mod cases;
+pub mod demo_data;
 pub mod lambda;

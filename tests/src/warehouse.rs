@@ -74,6 +74,20 @@ impl Warehouse {
         Warehouse::named(&unique_dataset(prefix)).await
     }
 
+    /// A dataset that may already exist (the demo reuses its account's).
+    pub async fn open(dataset: &str) -> Warehouse {
+        let client = client().await;
+        let _ = client
+            .dataset()
+            .create(Dataset::new(PROJECT, dataset))
+            .await;
+        Warehouse {
+            client,
+            project: PROJECT.into(),
+            dataset: dataset.to_string(),
+        }
+    }
+
     async fn named(dataset: &str) -> Warehouse {
         let client = client().await;
         let dataset = dataset.to_string();

@@ -1,100 +1,219 @@
-//! The local demo: loads the fixture warehouse into the BigQuery emulator, builds
-//! the example segments of `docs/examples/`, refreshes them a day later with
-//! their cronjob queries, and runs a report filtered by two of them.
-//! Run with `tests/demo.sh` (it starts the local stack first).
+//! The main job, locally, through the real function binaries: a demo account
+//! and a generated warehouse, three segments of different objects and focuses
+//! built and watched to the end, the scheduled refresh, and a report filtered
+//! by two segments. Run with `tests/demo.sh`; running it again starts over.
 
-use segments_core::report::{parse_report_request, render_report};
-use segments_core::time::{parse_now, parse_time_zone, substitute};
-use segments_core::{Catalog, Target, parse_segment_bytes, render_segment};
+use chrono::Utc;
+use segments_infra::ports::SegmentStore;
+use segments_tests::lambda::{LocalLambdas, drain, local_queues, sqs_event, stack_env};
 use segments_tests::repo_root;
 use segments_tests::warehouse::Warehouse;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
-const BUILD_AT: &str = "2024-06-15T12:00:00Z";
-const REFRESH_AT: &str = "2024-06-16T12:00:00Z";
+const ACCOUNT: &str = "0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11";
 const ZONE: &str = "America/New_York";
 
 fn fail(step: &str, err: impl std::fmt::Display) -> ! {
-    eprintln!("\nFAILED while {step}: {err}");
-    eprintln!("Is the local stack up? Run tests/stack/up.sh, then try again.");
+    eprintln!("\nFAILED while {step}:\n  {err}");
+    eprintln!(
+        "\nWhat to do: make sure the local stack is up (tests/stack/up.sh) and the binaries are built"
+    );
+    eprintln!("(cargo build --workspace --bins), then run tests/demo.sh again. Logs: .stack/*.log");
     std::process::exit(1)
+}
+
+fn segments() -> Vec<Value> {
+    vec![
+        json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e01", "name": "Engaged mobile sessions, last 30 days", "ruleGroups": [{
+            "mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+            "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 30},
+            "g0": {"type": "dimension", "key": "device_type", "condition": "equals", "value": "mobile"},
+            "g1": {"type": "boolean", "key": "is_engaged", "condition": "is-true"}}]}),
+        json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e02", "name": "Returning users", "ruleGroups": [{
+            "mainOperator": "include", "segmentObject": "user", "conditionFocus": "metric",
+            "g0": {"type": "metric", "key": "sessions", "condition": "greater-than", "value": "5"}}]}),
+        json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e03", "name": "People who asked for a demo", "ruleGroups": [{
+            "mainOperator": "include", "segmentObject": "people", "conditionFocus": "other-event",
+            "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 60},
+            "g0": {"key": "form_submit", "subKey": "form", "condition": "equals", "value": "demo"}}]}),
+    ]
 }
 
 #[tokio::main]
 async fn main() {
-    let catalog = Catalog::default_catalog();
-    let tz = parse_time_zone(ZONE).unwrap_or_else(|e| fail("reading the zone", e));
-    let (build_at, refresh_at) = (
-        parse_now(BUILD_AT).unwrap_or_else(|e| fail("reading the build time", e)),
-        parse_now(REFRESH_AT).unwrap_or_else(|e| fail("reading the refresh time", e)),
+    let started = Instant::now();
+    let mut env = stack_env();
+    if !env.contains_key("DATABASE_URL") {
+        fail("reading .stack/env", "it is missing");
+    }
+    println!("1/6 local services and function binaries");
+    let sqs = local_queues(&mut env, "demo").await;
+    let lambdas = LocalLambdas::start(&env, &repo_root().join("target/debug"))
+        .await
+        .unwrap_or_else(|e| fail("starting the functions", e));
+    println!("    the 4 functions run behind the Lambda runtime API (cargo lambda)");
+
+    println!("2/6 demo account {ACCOUNT} ({ZONE}) and its generated warehouse");
+    let store = segments_infra::postgres::PgStore::connect(&env["DATABASE_URL"], 2)
+        .unwrap_or_else(|e| fail("connecting to Postgres", e));
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| fail("migrating Postgres", e));
+    store
+        .upsert_account(ACCOUNT, "Demo account", ZONE)
+        .await
+        .unwrap_or_else(|e| fail("creating the account", e));
+    let dataset = format!("account_{}", ACCOUNT.replace('-', "_"));
+    let statements = segments_tests::demo_data::statements(Utc::now(), 7);
+    let warehouse = Warehouse::open(&dataset).await;
+    warehouse.run_script(&statements.join("\n;\n")).await;
+    println!(
+        "    {} rows in {}.{}",
+        segments_tests::demo_data::row_count(&statements),
+        warehouse.project,
+        dataset
     );
 
-    println!("1/4 loading the demo warehouse into the BigQuery emulator ...");
-    let w = Warehouse::fixture("demo").await;
-    let target =
-        Target::new(&w.project, &w.dataset).unwrap_or_else(|e| fail("naming the dataset", e));
-    println!("    dataset {}.{}", w.project, w.dataset);
-
-    println!("2/4 building segments at {BUILD_AT} ({ZONE}) ...");
-    let mut built = Vec::new();
-    for name in [
-        "engaged-us-sessions",
-        "returning-users",
-        "contact-form-people",
-    ] {
-        let path = repo_root().join(format!("docs/examples/{name}.json"));
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| fail(&format!("reading {}", path.display()), e));
-        let seg =
-            parse_segment_bytes(&bytes).unwrap_or_else(|e| fail(&format!("validating {name}"), e));
-        let r = render_segment(&seg, &catalog, &target, &tz, build_at)
-            .unwrap_or_else(|e| fail(&format!("rendering {name}"), e));
-        w.run(&r.create_table_query)
-            .await
-            .unwrap_or_else(|e| fail(&format!("building {name}"), e));
-        let members = w
-            .members(&r.table)
-            .await
-            .unwrap_or_else(|e| fail(&format!("reading {name}"), e));
+    println!("3/6 creating three segments (create-segment)");
+    let mut ids = Vec::new();
+    for seg in segments() {
+        let out = lambdas
+            .invoke(
+                "create-segment",
+                &json!({"action": "create", "accountId": ACCOUNT, "segment": seg}).to_string(),
+            )
+            .unwrap_or_else(|e| fail("creating a segment", e));
         println!(
-            "    {:<38} {:<8} {} members {:?}",
-            seg.name.clone().unwrap_or_default(),
-            seg.object.as_str(),
-            members.len(),
-            members
+            "    {:<40} {}",
+            seg["name"].as_str().unwrap_or(""),
+            out["segments"][0]["queryStatus"].as_str().unwrap_or("?")
         );
-        built.push((seg, r));
+        ids.push(seg["id"].as_str().unwrap_or_default().to_string());
     }
 
-    println!("3/4 refreshing with the cronjob queries at {REFRESH_AT} ...");
-    for (seg, r) in &built {
-        let sql = substitute(&r.cronjob_query, &tz, refresh_at)
-            .unwrap_or_else(|e| fail("substituting", e));
-        w.run(&sql).await.unwrap_or_else(|e| fail("refreshing", e));
-        let members = w
-            .members(&r.table)
+    println!("4/6 watching the builds (check-bigquery-job)");
+    let mut done = false;
+    for _ in 0..30 {
+        let checks = drain(&sqs, &env["CHECK_JOB_QUEUE_URL"], Duration::from_secs(5)).await;
+        if !checks.is_empty() {
+            let out = lambdas
+                .invoke("check-bigquery-job", &sqs_event(&checks))
+                .unwrap_or_else(|e| fail("checking jobs", e));
+            if out["batchItemFailures"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+            {
+                fail("checking jobs", out);
+            }
+        }
+        let mut statuses = Vec::new();
+        for id in &ids {
+            let row = store.segment(ACCOUNT, id).await.ok().flatten();
+            statuses.push(
+                row.map(|r| r.query_status)
+                    .unwrap_or_else(|| "missing".into()),
+            );
+        }
+        println!("    {}", statuses.join(", "));
+        if statuses.iter().all(|s| s != "in-progress") {
+            done = true;
+            break;
+        }
+    }
+    if !done {
+        fail(
+            "waiting for the builds",
+            "still in progress after 30 rounds",
+        );
+    }
+    let captured: Vec<Value> = match reqwest::get(format!("{}/captured", env["PUSHER_HOST"])).await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => vec![],
+    };
+    for (seg, id) in segments().iter().zip(&ids) {
+        let row = store
+            .segment(ACCOUNT, id)
             .await
-            .unwrap_or_else(|e| fail("reading", e));
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| fail("reading a segment", id));
+        let members = warehouse
+            .members(&format!("segment_{}", id.replace('-', "_")))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let notified = captured.iter().any(|e| {
+            e["channels"][0] == format!("channel-{ACCOUNT}").as_str()
+                && e["data"]["segmentId"] == id.as_str()
+        });
         println!(
-            "    {:<38} {} members {:?}",
-            seg.name.clone().unwrap_or_default(),
-            members.len(),
-            members
+            "    {:<40} {:<6} {:>5} members  {:>9} bytes billed  built {}  notified {}",
+            seg["name"].as_str().unwrap_or(""),
+            row.query_status,
+            members,
+            row.total_bytes_billed.unwrap_or(0),
+            row.build_at
+                .map(|t| t.format("%H:%M:%S").to_string())
+                .unwrap_or_default(),
+            if notified { "yes" } else { "no" }
         );
     }
 
-    println!("4/4 report: sessions by device, June 2024, filtered by two segments ...");
-    let path = repo_root().join("docs/examples/session-report.json");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| fail("reading the report request", e));
-    let req =
-        parse_report_request(&bytes).unwrap_or_else(|e| fail("validating the report request", e));
-    let queries = render_report(&req, &catalog, &target, &tz, refresh_at)
-        .unwrap_or_else(|e| fail("rendering the report", e));
-    for q in &queries.segments {
-        let mut rs = w
-            .run(&q.query)
+    println!("5/6 the scheduled refresh (segment-cronjob)");
+    let fan = lambdas
+        .invoke("segment-cronjob", &json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": Utc::now().to_rfc3339(), "detail": {}}).to_string())
+        .unwrap_or_else(|e| fail("fanning out", e));
+    let ours: Vec<String> = drain(&sqs, &env["CRONJOB_QUEUE_URL"], Duration::from_secs(10))
+        .await
+        .into_iter()
+        .filter(|b| b.contains(ACCOUNT))
+        .collect();
+    let out = lambdas
+        .invoke("segment-cronjob", &sqs_event(&ours))
+        .unwrap_or_else(|e| fail("refreshing", e));
+    println!(
+        "    {} account(s) fanned out; this account refreshed: failures {}",
+        fan["accounts"], out["batchItemFailures"]
+    );
+
+    println!(
+        "6/6 report: sessions by device, last 30 days, filtered by two segments (report-with-segment)"
+    );
+    let today = Utc::now().date_naive();
+    let request = json!({"accountId": ACCOUNT, "accountTimeZone": ZONE, "reportName": "sessions-by-device", "object": "session",
+        "dateRange": {"startDate": (today - chrono::Duration::days(30)).to_string(), "endDate": today.to_string()},
+        "dimensions": ["device_type"], "metrics": ["sessions", "pageviews"],
+        "segments": [ids[0], ids[1]], "sort": {"by": "sessions", "direction": "desc"}, "limit": 10});
+    let report = lambdas
+        .invoke("report-with-segment", &request.to_string())
+        .unwrap_or_else(|e| fail("submitting the report", e));
+    let checks = drain(&sqs, &env["CHECK_JOB_QUEUE_URL"], Duration::from_secs(10)).await;
+    lambdas
+        .invoke("check-bigquery-job", &sqs_event(&checks))
+        .unwrap_or_else(|e| fail("finishing the report", e));
+    for (t, seg) in report["segmentTables"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .zip(segments())
+    {
+        println!(
+            "    {} -> {}",
+            seg["name"].as_str().unwrap_or(""),
+            t["table"].as_str().unwrap_or("")
+        );
+        let sql = format!(
+            "SELECT device_type, sessions, pageviews FROM {} ORDER BY sessions DESC",
+            warehouse.table(t["table"].as_str().unwrap_or(""))
+        );
+        let mut rs = warehouse
+            .run(&sql)
             .await
-            .unwrap_or_else(|e| fail("running the report", e));
-        println!("    segment {}", q.segment_id);
+            .unwrap_or_else(|e| fail("reading the report", e));
         println!(
             "      {:<10} {:>8} {:>9}",
             "device", "sessions", "pageviews"
@@ -108,5 +227,5 @@ async fn main() {
             );
         }
     }
-    println!("\ndone.");
+    println!("\ndone in {:.1} s.", started.elapsed().as_secs_f64());
 }
