@@ -186,6 +186,23 @@ async fn the_functions_behind_the_lambda_runtime_api() {
         vec!["Desktop", "mobile"]
     );
 
+    // The functions log JSON lines that carry accountId, segmentId and jobId.
+    let log = std::fs::read_to_string(root.join(".stack/lambda-check-bigquery-job.log"))
+        .unwrap_or_default();
+    let tagged = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["span"]["accountId"] == account.as_str())
+        .filter(|v| {
+            v["span"]["segmentId"] == users.as_str()
+                && v["span"]["jobId"].as_str().is_some_and(|j| !j.is_empty())
+        })
+        .count();
+    assert!(
+        tagged >= 1,
+        "no check log line names the account, segment and job"
+    );
+
     // update, rebuild, expire-all, then one bad message among good ones, then delete.
     for f in ["update-sqs", "rebuild-sqs", "expire-all-sqs"] {
         no_failures(&e.invoke(

@@ -83,15 +83,28 @@ fn aws_error_chain(e: &dyn std::error::Error) -> String {
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn send(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<()> {
-        self.client
+    async fn send_with_attributes(
+        &self,
+        queue_url: &str,
+        body: &str,
+        delay_seconds: u32,
+        attributes: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut req = self
+            .client
             .send_message()
             .queue_url(queue_url)
             .message_body(body)
-            .delay_seconds(delay_seconds.min(900) as i32)
-            .send()
-            .await
-            .map_err(sqs)?;
+            .delay_seconds(delay_seconds.min(900) as i32);
+        for (name, value) in attributes {
+            let attr = aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(*value)
+                .build()
+                .map_err(sqs)?;
+            req = req.message_attributes(*name, attr);
+        }
+        req.send().await.map_err(sqs)?;
         Ok(())
     }
 

@@ -108,7 +108,19 @@ pub trait Cache: Send + Sync {
 
 #[async_trait]
 pub trait Queue: Send + Sync {
-    async fn send(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<()>;
+    async fn send(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<()> {
+        self.send_with_attributes(queue_url, body, delay_seconds, &[])
+            .await
+    }
+    /// Sends one message with string message attributes (e.g. `accountId`, for
+    /// filtering and tracing without parsing the body).
+    async fn send_with_attributes(
+        &self,
+        queue_url: &str,
+        body: &str,
+        delay_seconds: u32,
+        attributes: &[(&str, &str)],
+    ) -> Result<()>;
     /// Sends many bodies in batches of 10.
     async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()>;
 }
