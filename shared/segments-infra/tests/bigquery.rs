@@ -54,6 +54,18 @@ async fn a_job_is_submitted_once_and_its_results_read() {
         Some(QueryStatus::Done),
         "{status:?} {done:?}"
     );
+    // The job as BigQuery stores it: standard SQL, BATCH, the bytes cap, labels.
+    let raw: serde_json::Value = reqwest::get(format!("{}/bigquery/v2/projects/{}/jobs/{id}", var("BIGQUERY_BASE_URL"), w.project()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let q = &raw["configuration"]["query"];
+    assert_eq!(q["useLegacySql"], false, "{raw}");
+    assert_eq!(q["priority"], "BATCH");
+    assert_eq!(q["maximumBytesBilled"], (1i64 << 30).to_string());
+    assert_eq!(raw["configuration"]["labels"]["app"], "segments");
     // The same id again: BigQuery answers 409 and we get the existing job.
     let (again, duplicate) = w.submit(&job(&id, &sql)).await.unwrap();
     assert!(duplicate);
