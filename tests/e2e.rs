@@ -6,7 +6,9 @@
 //! Needs `cargo build --workspace --bins` (tests/run.sh does it) and
 //! `.venv/bin/cargo-lambda` (tests/stack/up.sh installs it).
 
-use segments_tests::lambda::{LocalLambdas, drain, fresh_uuid, local_queues, sqs_event, stack_env};
+use segments_tests::lambda::{
+    LocalLambdas, drain, drain_n, fresh_uuid, local_queues, sqs_event, stack_env,
+};
 use segments_tests::repo_root;
 use segments_tests::warehouse::Warehouse;
 use serde_json::{Value, json};
@@ -47,6 +49,16 @@ impl E2e {
 
     async fn receive(&self, queue: &str) -> Vec<String> {
         drain(&self.sqs, &self.env[queue], Duration::from_secs(30)).await
+    }
+
+    async fn receive_n(&self, queue: &str, n: usize) -> Vec<String> {
+        drain_n(
+            &self.sqs,
+            &self.env[queue],
+            Some(n),
+            Duration::from_secs(30),
+        )
+        .await
     }
 }
 
@@ -100,7 +112,7 @@ async fn the_functions_behind_the_lambda_runtime_api() {
     );
 
     // check: both builds end done; the browser hears about each.
-    let checks = e.receive("CHECK_JOB_QUEUE_URL").await;
+    let checks = e.receive_n("CHECK_JOB_QUEUE_URL", 2).await;
     assert_eq!(checks.len(), 2, "{checks:?}");
     no_failures(&e.invoke("check-bigquery-job", &sqs_event(&checks)));
     for s in [&sessions, &users] {
@@ -164,7 +176,7 @@ async fn the_functions_behind_the_lambda_runtime_api() {
     );
     let tables = report["segmentTables"].as_array().unwrap();
     assert_eq!(tables.len(), 2, "{report}");
-    let checks = e.receive("CHECK_JOB_QUEUE_URL").await;
+    let checks = e.receive_n("CHECK_JOB_QUEUE_URL", 2).await;
     no_failures(&e.invoke("check-bigquery-job", &sqs_event(&checks)));
     // Report rows: none through the (empty) sessions segment; the users
     // segment keeps the June sessions of u1 and u2.

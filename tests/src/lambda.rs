@@ -187,11 +187,19 @@ pub fn sqs_event(bodies: &[String]) -> String {
     json!({"Records": records}).to_string()
 }
 
-/// Receives what a queue holds now (waits up to `wait` for the first message).
-pub async fn drain(sqs: &segments_infra::aws::SqsQueue, url: &str, wait: Duration) -> Vec<String> {
+/// Receives what a queue holds: until `want` messages arrived when given,
+/// otherwise until two receives in a row come back empty (under load SQS may
+/// return fewer messages than are queued); waits up to `wait` in all.
+pub async fn drain_n(
+    sqs: &segments_infra::aws::SqsQueue,
+    url: &str,
+    want: Option<usize>,
+    wait: Duration,
+) -> Vec<String> {
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + wait;
-    loop {
+    let mut empty_in_a_row = 0;
+    while std::time::Instant::now() < deadline {
         let r = sqs
             .client()
             .receive_message()
@@ -208,11 +216,24 @@ pub async fn drain(sqs: &segments_infra::aws::SqsQueue, url: &str, wait: Duratio
                 .collect(),
             Err(_) => vec![],
         };
-        if got.is_empty() && (!out.is_empty() || std::time::Instant::now() > deadline) {
-            return out;
-        }
+        empty_in_a_row = if got.is_empty() {
+            empty_in_a_row + 1
+        } else {
+            0
+        };
         out.extend(got);
+        match want {
+            Some(n) if out.len() >= n => break,
+            None if !out.is_empty() && empty_in_a_row >= 2 => break,
+            _ => {}
+        }
     }
+    out
+}
+
+/// [`drain_n`] without an expected count.
+pub async fn drain(sqs: &segments_infra::aws::SqsQueue, url: &str, wait: Duration) -> Vec<String> {
+    drain_n(sqs, url, None, wait).await
 }
 
 /// An SQS client on the local stack, and fresh queues for the functions.

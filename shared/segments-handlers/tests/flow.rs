@@ -195,6 +195,17 @@ async fn receive(e: &Env, url: &str) -> Vec<String> {
     out
 }
 
+/// Receives until `n` messages arrived (or 30 s passed): under load SQS may
+/// return fewer messages than are queued.
+async fn receive_n(e: &Env, url: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while out.len() < n && std::time::Instant::now() < deadline {
+        out.extend(receive(e, url).await);
+    }
+    out
+}
+
 async fn captured(channel: &str) -> Vec<Value> {
     let url = format!("{}/captured", stack_env()["PUSHER_HOST"]);
     let all: Vec<Value> = reqwest::get(url).await.unwrap().json().await.unwrap();
@@ -363,7 +374,7 @@ async fn create_check_refresh_report_delete() {
         .unwrap();
     assert_eq!(resp.segment_tables.len(), 1);
     assert_eq!(resp.comparison_segment_tables.len(), 1);
-    let checks = receive(&e, &e.check_queue).await;
+    let checks = receive_n(&e, &e.check_queue, 2).await;
     assert_eq!(checks.len(), 2, "{checks:?}");
     for body in &checks {
         let m = CheckJobMessage::parse(body.as_bytes()).unwrap();

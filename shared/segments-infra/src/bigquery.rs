@@ -224,13 +224,24 @@ impl Warehouse for BigQuery {
                 .job()
                 .get_query_results(&self.project, job_id, params)
                 .await;
-            if let Err(e) = waited {
-                // A failed job answers with its error; the job status below says which.
-                if http_code(&e).is_none() {
-                    return Err(bq(e));
+            match waited {
+                // Still running: that is all a check needs, no second call.
+                Ok(r) if r.job_complete == Some(false) => {
+                    return Ok(JobStatus {
+                        job_id: job_id.to_string(),
+                        state: "RUNNING".into(),
+                        error_reason: None,
+                        error_message: None,
+                        total_bytes_billed: None,
+                    });
                 }
+                Ok(_) => {}
+                // A failed job answers with its error; the job status below says which.
+                Err(e) if http_code(&e).is_some() => {}
+                Err(e) => return Err(bq(e)),
             }
         }
+        // Ended (or no wait): the job itself has the state, error and bytes billed.
         self.status(job_id).await
     }
 

@@ -55,12 +55,16 @@ async fn a_job_is_submitted_once_and_its_results_read() {
         "{status:?} {done:?}"
     );
     // The job as BigQuery stores it: standard SQL, BATCH, the bytes cap, labels.
-    let raw: serde_json::Value = reqwest::get(format!("{}/bigquery/v2/projects/{}/jobs/{id}", var("BIGQUERY_BASE_URL"), w.project()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw: serde_json::Value = reqwest::get(format!(
+        "{}/bigquery/v2/projects/{}/jobs/{id}",
+        var("BIGQUERY_BASE_URL"),
+        w.project()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let q = &raw["configuration"]["query"];
     assert_eq!(q["useLegacySql"], false, "{raw}");
     assert_eq!(q["priority"], "BATCH");
