@@ -360,6 +360,17 @@ impl<'c> Compiler<'c> {
             );
             return None;
         }
+        self.keyed_entries(path, array, key, cond)
+    }
+
+    /// The EXISTS over the array's entries named `key` (already checked).
+    fn keyed_entries(
+        &mut self,
+        path: &str,
+        array: Expr,
+        key: &str,
+        cond: &Condition,
+    ) -> Option<Expr> {
         let op = self.operator(path, cond)?;
         let (pos_op, negate) = split_negative(op);
         let value = Expr::col("c", &Ident::fixed("value"));
@@ -1113,7 +1124,7 @@ impl<'c> Compiler<'c> {
                             );
                             return None;
                         }
-                        self.keyed_dotted(path, Expr::col("e", &id(props)), &prop, cond)?
+                        self.keyed_entries(path, Expr::col("e", &id(props)), &prop, cond)?
                     }
                 };
                 parts.push(pred);
@@ -1145,48 +1156,6 @@ impl<'c> Compiler<'c> {
             }
         }
         Some(Expr::and(parts))
-    }
-
-    /// Like [`Self::keyed`] for property names that may hold one dot (`subKey.subKeyLv2`).
-    fn keyed_dotted(
-        &mut self,
-        path: &str,
-        array: Expr,
-        key: &str,
-        cond: &Condition,
-    ) -> Option<Expr> {
-        if is_identifier(key) {
-            return self.keyed(path, array, key, cond);
-        }
-        // Validated by the caller: identifiers joined by dots; still only a literal.
-        let op = self.operator(path, cond)?;
-        let (pos_op, negate) = split_negative(op);
-        let pos = self.positive(
-            path,
-            Expr::col("c", &Ident::fixed("value")),
-            Kind::KeyedText,
-            pos_op,
-            &cond.operand,
-        )?;
-        let exists = Expr::Exists(Box::new(Query::select(
-            Select {
-                from: Some(FromItem::Unnest {
-                    expr: array,
-                    alias: "c".into(),
-                }),
-                filter: Some(Expr::and(vec![
-                    Expr::col("c", &Ident::fixed("key")).eq(Expr::str(key)),
-                    pos,
-                ])),
-                ..Default::default()
-            }
-            .item(Expr::Int(1), None),
-        )));
-        Some(if negate {
-            Expr::Not(Box::new(exists))
-        } else {
-            exists
-        })
     }
 }
 

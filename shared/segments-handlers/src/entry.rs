@@ -146,3 +146,17 @@ pub async fn report(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
         .map_err(fail)?;
     Ok(serde_json::to_value(out)?)
 }
+
+/// What every `main.rs` does: one crypto provider, JSON logs, the adapters
+/// built once per container, then every event to `handler`.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static App, LambdaEvent<Value>) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, Error>>,
+{
+    segments_infra::telemetry::install_crypto_provider();
+    segments_infra::telemetry::init_json_logs();
+    // Lives as long as the container.
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| handler(app, event))).await
+}

@@ -19,41 +19,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-fn stack_env() -> HashMap<String, String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.stack/env");
-    let mut vars: HashMap<String, String> = std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.extend(std::env::vars());
-    vars
-}
-
-fn uuid() -> String {
-    use sha2::Digest;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let seed = format!(
-        "{:?}-{}-{}",
-        std::time::SystemTime::now(),
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let h: String = sha2::Sha256::digest(seed.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
+use segments_tests::lambda::{fresh_uuid as uuid, stack_env};
 
 /// Fails on cue: jobs named in `running` look RUNNING forever (a slow BigQuery).
 struct SlowJobs {

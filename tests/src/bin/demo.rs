@@ -190,7 +190,13 @@ async fn main() {
     let report = lambdas
         .invoke("report-with-segment", &request.to_string())
         .unwrap_or_else(|e| fail("submitting the report", e));
-    let checks = segments_tests::lambda::drain_n(&sqs, &env["CHECK_JOB_QUEUE_URL"], Some(2), Duration::from_secs(20)).await;
+    let checks = segments_tests::lambda::drain_n(
+        &sqs,
+        &env["CHECK_JOB_QUEUE_URL"],
+        Some(2),
+        Duration::from_secs(20),
+    )
+    .await;
     lambdas
         .invoke("check-bigquery-job", &sqs_event(&checks))
         .unwrap_or_else(|e| fail("finishing the report", e));
