@@ -2,7 +2,9 @@
 # Checks the deployment files: template.yaml with cfn-lint (every finding,
 # informational ones included) and `sam validate --lint` (SAM's own transform
 # plus cfn-lint on its output), then the rules of check_template.py (the
-# template agrees with the code) and check_events.py (events/ are well formed).
+# template agrees with the code), check_samconfig.py (every environment gets
+# every parameter, secrets only from deploy/<env>.secrets.yaml) and
+# check_events.py (events/ are well formed).
 # Offline: fake credentials, no telemetry; no AWS call is made.
 # Tools: the venvs tests/stack/up.sh installs (.venv, .venv-sam).
 set -euo pipefail
@@ -30,4 +32,5 @@ export AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 echo "cfn-lint $("$cfn_lint" --version | awk '{print $2}'): template.yaml has no findings (errors, warnings, informational)"
 "$sam" validate --lint --region us-east-1 --template template.yaml
 "$python" tests/deploy/check_template.py template.yaml
+"$python" tests/deploy/check_samconfig.py
 "$python" tests/deploy/check_events.py
