@@ -103,3 +103,64 @@ fn every_event_file_is_listed_in_the_events_readme() {
         }
     }
 }
+
+/// Every file, whatever it is named: its function's parser accepts it, unless
+/// the file exists to be refused (`bad`, `invalid`, `too-many` in its name).
+#[test]
+fn every_event_file_parses_with_its_functions_parser() {
+    for dir in std::fs::read_dir(events_dir())
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+    {
+        let function = dir.file_name().to_string_lossy().into_owned();
+        let parse: fn(&[u8]) -> bool = match function.as_str() {
+            // The envelope, and for create/update the rules inside it.
+            "create-segment" => |b| match SegmentCommand::parse(b) {
+                Ok(
+                    SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. },
+                ) => segments_core::parse_segment(&segment).is_ok_and(|s| {
+                    segments_core::validate_segment(&s, &segments_core::Catalog::default_catalog())
+                        .is_ok()
+                }),
+                Ok(_) => true,
+                Err(_) => false,
+            },
+            "check-bigquery-job" => |b| CheckJobMessage::parse(b).is_ok(),
+            "segment-cronjob" => |b| {
+                CronjobMessage::parse(b).is_ok()
+                    || serde_json::from_slice::<EventBridgeEvent>(b).is_ok()
+            },
+            "report-with-segment" => |b| segments_core::report::parse_report_request(b).is_ok(),
+            other => panic!("events/{other}: no function of that name"),
+        };
+        for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let rel = format!("{function}/{name}");
+            let v = load(&rel);
+            let bodies: Vec<String> = match v.get("Records") {
+                Some(_) => serde_json::from_value::<SqsEvent>(v.clone())
+                    .unwrap_or_else(|e| panic!("{rel}: {e}"))
+                    .records
+                    .into_iter()
+                    .map(|m| m.body.unwrap_or_default())
+                    .collect(),
+                None => vec![v.to_string()],
+            };
+            let refused = bodies.iter().filter(|b| !parse(b.as_bytes())).count();
+            let meant_to_fail = ["bad", "invalid", "too-many"]
+                .iter()
+                .any(|w| name.contains(w));
+            if meant_to_fail {
+                assert!(refused > 0, "{rel} is meant to be refused but parses");
+            } else {
+                assert_eq!(
+                    refused,
+                    0,
+                    "{rel}: {refused} of {} messages do not parse",
+                    bodies.len()
+                );
+            }
+        }
+    }
+}
