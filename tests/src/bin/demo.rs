@@ -32,7 +32,7 @@ fn segments() -> Vec<Value> {
             "g1": {"type": "boolean", "key": "is_engaged", "condition": "is-true"}}]}),
         json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e02", "name": "Returning users", "ruleGroups": [{
             "mainOperator": "include", "segmentObject": "user", "conditionFocus": "metric",
-            "g0": {"type": "metric", "key": "sessions", "condition": "greater-than", "value": "5"}}]}),
+            "g0": {"type": "metric", "key": "sessions", "condition": "greater-than", "value": "4"}}]}),
         json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e03", "name": "People who asked for a demo", "ruleGroups": [{
             "mainOperator": "include", "segmentObject": "people", "conditionFocus": "other-event",
             "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 60},
