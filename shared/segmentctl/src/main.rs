@@ -27,16 +27,8 @@ enum Command {
     Render {
         #[arg(long)]
         segment: PathBuf,
-        #[arg(long)]
-        project: String,
-        #[arg(long)]
-        dataset: String,
-        #[arg(long = "time-zone")]
-        time_zone: String,
-        #[arg(long)]
-        now: String,
-        #[arg(long)]
-        catalog: Option<PathBuf>,
+        #[command(flatten)]
+        at: RenderArgs,
     },
     /// Print a stored cronjob query with its placeholders replaced for one run.
     CronjobSql {
@@ -51,16 +43,8 @@ enum Command {
     ReportSql {
         #[arg(long)]
         request: PathBuf,
-        #[arg(long)]
-        project: String,
-        #[arg(long)]
-        dataset: String,
-        #[arg(long = "time-zone")]
-        time_zone: String,
-        #[arg(long)]
-        now: String,
-        #[arg(long)]
-        catalog: Option<PathBuf>,
+        #[command(flatten)]
+        at: RenderArgs,
     },
     /// Exit 0 for a valid segment, or 2 listing every error with its path.
     Validate {
@@ -69,6 +53,42 @@ enum Command {
         #[arg(long)]
         catalog: Option<PathBuf>,
     },
+}
+
+/// Where and when statements are rendered (render and report-sql).
+#[derive(clap::Args)]
+struct RenderArgs {
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    dataset: String,
+    #[arg(long = "time-zone")]
+    time_zone: String,
+    #[arg(long)]
+    now: String,
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+}
+
+impl RenderArgs {
+    fn resolve(
+        &self,
+    ) -> Result<
+        (
+            chrono_tz::Tz,
+            chrono::DateTime<chrono::Utc>,
+            Target,
+            Catalog,
+        ),
+        Failure,
+    > {
+        Ok((
+            parse_time_zone(&self.time_zone)?,
+            parse_now(&self.now)?,
+            target(&self.project, &self.dataset)?,
+            catalog(self.catalog.as_deref())?,
+        ))
+    }
 }
 
 enum Failure {
@@ -108,18 +128,8 @@ fn json(v: &impl serde::Serialize) -> Result<String, Failure> {
 
 fn run(cli: Cli) -> Result<String, Failure> {
     match cli.command {
-        Command::Render {
-            segment,
-            project,
-            dataset,
-            time_zone,
-            now,
-            catalog: cat,
-        } => {
-            let tz = parse_time_zone(&time_zone)?;
-            let now = parse_now(&now)?;
-            let target = target(&project, &dataset)?;
-            let catalog = catalog(cat.as_deref())?;
+        Command::Render { segment, at } => {
+            let (tz, now, target, catalog) = at.resolve()?;
             let seg = parse_segment_bytes(&read(&segment)?).map_err(CoreError::from)?;
             json(&render_segment(&seg, &catalog, &target, &tz, now)?)
         }
@@ -134,18 +144,8 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", query_file.display())))?;
             Ok(substitute(&text, &tz, now)?)
         }
-        Command::ReportSql {
-            request,
-            project,
-            dataset,
-            time_zone,
-            now,
-            catalog: cat,
-        } => {
-            let tz = parse_time_zone(&time_zone)?;
-            let now = parse_now(&now)?;
-            let target = target(&project, &dataset)?;
-            let catalog = catalog(cat.as_deref())?;
+        Command::ReportSql { request, at } => {
+            let (tz, now, target, catalog) = at.resolve()?;
             let req = parse_report_request(&read(&request)?).map_err(CoreError::from)?;
             json(&render_report(&req, &catalog, &target, &tz, now)?)
         }

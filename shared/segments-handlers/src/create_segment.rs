@@ -50,6 +50,13 @@ pub async fn handle(
         .await?
         .ok_or_else(|| Failure::Rejected(format!("account {account} does not exist")))?;
     let tz = parse_time_zone(&tz_name)?;
+    let ctx = Ctx {
+        app,
+        account,
+        tz: &tz,
+        message_id,
+        now,
+    };
     // Every account has its "All Data" segment.
     app.ports.store.ensure_all_data(account).await?;
     let mut outcome = Outcome {
@@ -81,30 +88,16 @@ pub async fn handle(
             } else {
                 JobAction::RebuildSegment
             };
-            outcome.segments.push(
-                build(
-                    app, account, &seg, &rules, &tz, action, message_id, now, false,
-                )
-                .await?,
-            );
+            outcome
+                .segments
+                .push(build(&ctx, &seg, &rules, action, false).await?);
         }
         SegmentCommand::Rebuild { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
             let (seg, rules) = stored_segment(&row)?;
-            outcome.segments.push(
-                build(
-                    app,
-                    account,
-                    &seg,
-                    &rules,
-                    &tz,
-                    JobAction::RebuildSegment,
-                    message_id,
-                    now,
-                    false,
-                )
-                .await?,
-            );
+            outcome
+                .segments
+                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, false).await?);
         }
         SegmentCommand::Delete { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
@@ -131,18 +124,7 @@ pub async fn handle(
                 // One bad stored segment must not stop the others.
                 let built = match stored_segment(&row) {
                     Ok((seg, rules)) => {
-                        build(
-                            app,
-                            account,
-                            &seg,
-                            &rules,
-                            &tz,
-                            JobAction::RebuildSegment,
-                            message_id,
-                            now,
-                            *drop_tables,
-                        )
-                        .await
+                        build(&ctx, &seg, &rules, JobAction::RebuildSegment, *drop_tables).await
                     }
                     Err(e) => Err(e),
                 };
@@ -201,19 +183,31 @@ async fn submit(app: &App, id: &str, sql: String, batch: bool) -> Result<(), Fai
     Ok(())
 }
 
+/// What every build of one command shares.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    app: &'a App,
+    account: &'a str,
+    tz: &'a chrono_tz::Tz,
+    message_id: &'a str,
+    now: DateTime<Utc>,
+}
+
 /// Renders, stores, submits the build and queues its check.
-#[allow(clippy::too_many_arguments)]
 async fn build(
-    app: &App,
-    account: &str,
+    ctx: &Ctx<'_>,
     seg: &Segment,
     rules: &Value,
-    tz: &chrono_tz::Tz,
     action: JobAction,
-    message_id: &str,
-    now: DateTime<Utc>,
     drop_first: bool,
 ) -> Result<SegmentOutcome, Failure> {
+    let Ctx {
+        app,
+        account,
+        tz,
+        message_id,
+        now,
+    } = *ctx;
     let target = app.target(account)?;
     let rendered = render_segment(seg, &app.catalog, &target, tz, now)?;
     app.ports
