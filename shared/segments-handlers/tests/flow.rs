@@ -9,7 +9,7 @@ use segments_core::messages::{CheckJobMessage, CronjobMessage, SegmentCommand};
 use segments_handlers::check_job::{self, Checked};
 use segments_handlers::{App, Failure, create_segment, cronjob, report};
 use segments_infra::InfraError;
-use segments_infra::aws::{SqsQueue, sdk_config};
+use segments_infra::aws::SqsQueue;
 use segments_infra::cache::{RedisCache, keys};
 use segments_infra::config::Config;
 use segments_infra::ports::{Cache, JobStatus, QueryJob, SegmentStore, Warehouse};
@@ -80,35 +80,15 @@ struct Env {
     warehouse: segments_tests::warehouse::Warehouse,
 }
 
-async fn queue(sqs: &SqsQueue, name: &str) -> String {
-    sqs.client()
-        .create_queue()
-        .queue_name(format!("{name}-{}", &uuid()[..8]))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}: is the stack up? run tests/stack/up.sh"))
-        .queue_url()
-        .unwrap()
-        .to_string()
-}
-
 async fn env_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Env {
     let mut vars = stack_env();
-    let sdk = sdk_config(
-        &vars["AWS_REGION"],
-        Some(&vars["AWS_ENDPOINT_URL"]),
-        Some((&vars["AWS_ACCESS_KEY_ID"], &vars["AWS_SECRET_ACCESS_KEY"])),
-    )
-    .await;
-    let sqs = SqsQueue::new(&sdk);
+    // Fresh queues for this test (the harness's helper): check, cron, schedule-report.
+    let sqs = segments_tests::lambda::local_queues(&mut vars, "flow").await;
     let (check_queue, cron_queue, report_queue) = (
-        queue(&sqs, "check").await,
-        queue(&sqs, "cron").await,
-        queue(&sqs, "report").await,
+        vars["CHECK_JOB_QUEUE_URL"].clone(),
+        vars["CRONJOB_QUEUE_URL"].clone(),
+        vars["SCHEDULE_REPORT_QUEUE_URL"].clone(),
     );
-    vars.insert("CHECK_JOB_QUEUE_URL".into(), check_queue.clone());
-    vars.insert("CRONJOB_QUEUE_URL".into(), cron_queue.clone());
-    vars.insert("SCHEDULE_REPORT_QUEUE_URL".into(), report_queue.clone());
     vars.insert("BIGQUERY_DATASET_PREFIX".into(), "acct_".into());
     tweak(&mut vars);
     let config = Config::from_map(&vars).unwrap();
