@@ -138,6 +138,23 @@ for name, fn in functions.items():
                    for ev in events.values() if ev["Type"] == "SQS"):
             problems.append(f"{name}: the SQS event source needs ScalingConfig.MaximumConcurrency")
 
+# Every dead-letter queue has an alarm on its visible messages.
+dlqs = {
+    ref_name(r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+    for r in res.values()
+    if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r.get("Properties", {})
+}
+alarmed = {
+    ref_name(d.get("Value"))
+    for r in res.values()
+    if r["Type"] == "AWS::CloudWatch::Alarm"
+    and r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    for d in r["Properties"].get("Dimensions", [])
+    if d.get("Name") == "QueueName"
+}
+for q in sorted(dlqs - alarmed):
+    problems.append(f"{q}: no alarm on messages in this dead-letter queue")
+
 if problems:
     sys.exit("template.yaml:\n  " + "\n  ".join(problems))
 print(f"template.yaml: {len(functions)} functions pass the structural rules "
