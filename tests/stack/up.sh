@@ -33,21 +33,42 @@ wait_for() {
   exit 1
 }
 http_ok() { curl -fs -o /dev/null --max-time 2 "$1"; }
+command -v curl >/dev/null || apt_install curl
 
 # --- Postgres -------------------------------------------------------------------
+# A cluster this script installs gets trust auth on loopback (the tests connect
+# as postgres without a password, as on the machine's own cluster).
+trust_loopback() {
+  local hba
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+}
+pg_version() { ls /etc/postgresql | head -n1; }
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
     log "installing PostgreSQL"
     apt_install postgresql
+    trust_loopback
+    # apt may have started the cluster before the trust lines existed.
+    pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main reload >/dev/null 2>&1 || true
   fi
-  log "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main start
+    # down.sh stops only what this script started.
+    pg_version >"$STACK/postgres.started"
+  fi
   wait_for "PostgreSQL" pg_isready -q -h 127.0.0.1 -p 5432
 fi
-if ! psql -h 127.0.0.1 -U postgres -d test -c 'SELECT 1' >/dev/null 2>&1; then
-  psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 \
+# -w: never prompt for a password (CI has no stdin).
+if ! psql -w -h 127.0.0.1 -U postgres -d test -c 'SELECT 1' >/dev/null 2>&1; then
+  psql -w -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 \
     || su postgres -c "psql -c 'CREATE DATABASE test'" >/dev/null 2>&1 || true
 fi
+psql -w -h 127.0.0.1 -U postgres -d test -c 'SELECT 1' >/dev/null 2>&1 \
+  || { echo "cannot connect to postgres://postgres@127.0.0.1:5432/test" >&2; exit 1; }
 log "PostgreSQL ready on 127.0.0.1:5432 (database test)"
 
 # --- Redis ----------------------------------------------------------------------
@@ -58,8 +79,9 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   fi
   log "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis
+  # Its pid file lets down.sh stop it again.
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log --pidfile "$STACK/redis.pid"
   wait_for "Redis" sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 fi
 log "Redis ready on 127.0.0.1:6379"
