@@ -6,6 +6,7 @@ use crate::config::BigQueryConfig;
 use crate::error::{InfraError, Result};
 use crate::ports::{JobStatus, QueryJob, Warehouse};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use gcp_bigquery_client::Client;
 use gcp_bigquery_client::auth::Authenticator;
 use gcp_bigquery_client::client_builder::ClientBuilder;
@@ -64,6 +65,11 @@ fn http_code(e: &BQError) -> Option<i64> {
     }
 }
 
+/// BigQuery's times are epoch milliseconds in strings.
+fn millis(v: &Option<String>) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v.as_deref()?.parse().ok()?)
+}
+
 /// Rows as JSON values per column.
 fn cells(
     rows: Vec<gcp_bigquery_client::model::table_row::TableRow>,
@@ -80,6 +86,9 @@ fn cells(
         })
         .collect()
 }
+
+/// The longest single getQueryResults wait.
+const MAX_WAIT: Duration = Duration::from_secs(50);
 
 #[derive(Clone)]
 pub struct BigQuery {
@@ -153,6 +162,8 @@ impl BigQuery {
                 .and_then(|s| s.query.as_ref())
                 .and_then(|q| q.total_bytes_billed.as_ref())
                 .and_then(|b| b.parse().ok()),
+            started_at: job.statistics.as_ref().and_then(|s| millis(&s.start_time)),
+            ended_at: job.statistics.as_ref().and_then(|s| millis(&s.end_time)),
         }
     }
 
@@ -214,7 +225,8 @@ impl Warehouse for BigQuery {
         if !timeout.is_zero() {
             // getQueryResults returns as soon as the job ends, or after timeoutMs.
             let params = GetQueryResultsParameters {
-                timeout_ms: Some(timeout.as_millis().min(i32::MAX as u128) as i32),
+                // Below the HTTP client's 60 s timeout, so a long wait is an answer, not an error.
+                timeout_ms: Some(timeout.min(MAX_WAIT).as_millis() as i32),
                 max_results: Some(0),
                 location: self.location.clone(),
                 ..Default::default()
@@ -233,6 +245,8 @@ impl Warehouse for BigQuery {
                         error_reason: None,
                         error_message: None,
                         total_bytes_billed: None,
+                        started_at: None,
+                        ended_at: None,
                     });
                 }
                 Ok(_) => {}

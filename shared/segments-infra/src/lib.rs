@@ -7,6 +7,7 @@ pub mod bigquery;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod lambda;
 pub mod ports;
 pub mod postgres;

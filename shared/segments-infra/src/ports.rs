@@ -151,6 +151,9 @@ pub struct JobStatus {
     pub error_reason: Option<String>,
     pub error_message: Option<String>,
     pub total_bytes_billed: Option<i64>,
+    /// When BigQuery started and ended the job (absent until it did).
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 impl JobStatus {

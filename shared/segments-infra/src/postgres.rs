@@ -12,6 +12,7 @@ use tokio_postgres::{NoTls, Row};
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/001_web_app_tables.sql")),
     (2, include_str!("migrations/002_segment_jobs.sql")),
+    (3, include_str!("migrations/003_segment_jobs_order.sql")),
 ];
 
 /// Serialises concurrent migrations (any fixed number works).
@@ -444,7 +445,7 @@ impl SegmentStore for PgStore {
                        WHERE id = $1::text::uuid AND "accountId" = $5::text::uuid
                          AND $6::text = (SELECT j.job_id FROM segment_jobs j WHERE j.segment_id = $1::text::uuid
                                    AND j.action IN ('create-segment', 'rebuild-segment')
-                                   ORDER BY j.created_at DESC, j.job_id DESC LIMIT 1)"#,
+                                   ORDER BY j.started_seq DESC LIMIT 1)"#,
                     &[segment_id, &status.as_str(), &bytes_billed, &at, &job.account_id, &job_id],
                 )
                 .await

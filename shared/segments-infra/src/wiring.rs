@@ -25,19 +25,9 @@ impl Ports {
     /// Connects every adapter. Redis connects lazily: its outage must not stop a function.
     pub async fn connect(config: &Config) -> Result<Ports> {
         let store = PgStore::connect(&config.database_url.0, 4)?;
-        let keys = match (
-            std::env::var("AWS_ACCESS_KEY_ID"),
-            std::env::var("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            (Ok(id), Ok(secret)) if config.aws_endpoint_url.is_some() => Some((id, secret)),
-            _ => None,
-        };
-        let sdk = sdk_config(
-            &config.aws_region,
-            config.aws_endpoint_url.as_deref(),
-            keys.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-        )
-        .await;
+        // Credentials from the environment only (Lambda's role, or moto's dummies
+        // locally): config.rs reads every other variable.
+        let sdk = sdk_config(&config.aws_region, config.aws_endpoint_url.as_deref(), None).await;
         Ok(Ports {
             store: Arc::new(store),
             cache: Arc::new(RedisCache::new(&config.redis_url.0)?),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fresh_uuid, var};
+use common::{fresh_uuid, up, var};
 use segments_infra::aws::{S3Store, SqsQueue, sdk_config};
 use segments_infra::ports::{ObjectStore, Queue};
 use std::time::Duration;
@@ -15,6 +15,17 @@ async fn config() -> aws_config::SdkConfig {
         Some((&id, &secret)),
     )
     .await
+}
+
+/// A queue of this test's own (so tests run in parallel and twice).
+async fn new_queue(q: &SqsQueue, prefix: &str) -> String {
+    let created = q
+        .client()
+        .create_queue()
+        .queue_name(format!("{prefix}-{}", &fresh_uuid()[..8]))
+        .send()
+        .await;
+    up(created, "SQS (moto)").queue_url().unwrap().to_string()
 }
 
 async fn receive_all(q: &SqsQueue, url: &str, wait: i32) -> Vec<String> {
@@ -36,41 +47,34 @@ async fn receive_all(q: &SqsQueue, url: &str, wait: i32) -> Vec<String> {
 #[tokio::test]
 async fn a_delayed_message_is_invisible_until_due() {
     let q = SqsQueue::new(&config().await);
-    let url = q
-        .client()
-        .create_queue()
-        .queue_name(format!("delay-{}", &fresh_uuid()[..8]))
-        .send()
+    let url = new_queue(&q, "delay").await;
+    q.send_with_attributes(&url, r#"{"n":1}"#, 2, &[("accountId", "acc-1")])
         .await
-        .unwrap_or_else(|e| panic!("{e:?}: is moto up? run tests/stack/up.sh"))
-        .queue_url()
-        .unwrap()
-        .to_string();
-    q.send(&url, r#"{"n":1}"#, 2).await.unwrap();
+        .unwrap();
     assert!(
         receive_all(&q, &url, 0).await.is_empty(),
         "visible before its delay"
     );
     tokio::time::sleep(Duration::from_millis(2300)).await;
-    assert_eq!(
-        receive_all(&q, &url, 1).await,
-        vec![r#"{"n":1}"#.to_string()]
-    );
+    let got = q
+        .client()
+        .receive_message()
+        .queue_url(&url)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let m = &got.messages()[0];
+    assert_eq!(m.body(), Some(r#"{"n":1}"#));
+    let attr = m.message_attributes().and_then(|a| a.get("accountId"));
+    assert_eq!(attr.and_then(|a| a.string_value()), Some("acc-1"));
 }
 
 #[tokio::test]
 async fn batches_send_every_message() {
     let q = SqsQueue::new(&config().await);
-    let url = q
-        .client()
-        .create_queue()
-        .queue_name(format!("batch-{}", &fresh_uuid()[..8]))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let url = new_queue(&q, "batch").await;
     let bodies: Vec<String> = (0..23).map(|i| format!(r#"{{"i":{i}}}"#)).collect();
     q.send_batch(&url, &bodies).await.unwrap();
     let mut got = Vec::new();
@@ -92,12 +96,10 @@ async fn batches_send_every_message() {
 async fn the_trigger_file_present_and_missing() {
     let s3 = S3Store::new(&config().await);
     let bucket = format!("static-{}", &fresh_uuid()[..8]);
-    s3.client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    up(
+        s3.client().create_bucket().bucket(&bucket).send().await,
+        "S3 (moto)",
+    );
     let body = br#"[{"id":"t1","name":"Buy","enabled":true}]"#;
     s3.client()
         .put_object()

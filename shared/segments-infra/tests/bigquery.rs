@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fresh_uuid, var};
+use common::{fresh_uuid, up, var};
 use segments_core::jobs::QueryStatus;
 use segments_infra::bigquery::BigQuery;
 use segments_infra::config::BigQueryConfig;
@@ -37,9 +37,7 @@ fn job(id: &str, sql: &str) -> QueryJob {
 async fn a_job_is_submitted_once_and_its_results_read() {
     let w = warehouse().await;
     let ds = format!("t_{}", fresh_uuid().replace('-', "_"));
-    w.ensure_dataset(&ds)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: is the emulator up? run tests/stack/up.sh"));
+    up(w.ensure_dataset(&ds).await, "the BigQuery emulator");
     w.ensure_dataset(&ds).await.unwrap();
     let id = format!("segments_test_{}", fresh_uuid().replace('-', "_"));
     let sql = format!(
@@ -54,6 +52,8 @@ async fn a_job_is_submitted_once_and_its_results_read() {
         Some(QueryStatus::Done),
         "{status:?} {done:?}"
     );
+    let (started, ended) = (done.started_at.unwrap(), done.ended_at.unwrap());
+    assert!(started <= ended && (chrono::Utc::now() - ended).num_minutes() < 5);
     // The job as BigQuery stores it: standard SQL, BATCH, the bytes cap, labels.
     let raw: serde_json::Value = reqwest::get(format!(
         "{}/bigquery/v2/projects/{}/jobs/{id}",
@@ -98,10 +98,11 @@ async fn a_failing_job_surfaces_its_error() {
     let w = warehouse().await;
     let id = format!("segments_test_{}", fresh_uuid().replace('-', "_"));
     // Like BigQuery, the emulator accepts the job and ends it DONE with an error.
-    let (submitted, _) = w
-        .submit(&job(&id, "SELECT * FROM `nowhere.nothing.none`"))
-        .await
-        .unwrap();
+    let (submitted, _) = up(
+        w.submit(&job(&id, "SELECT * FROM `nowhere.nothing.none`"))
+            .await,
+        "the BigQuery emulator",
+    );
     let s = w.wait(&id, Duration::from_secs(10)).await.unwrap();
     assert_eq!(
         s.query_status(),
@@ -122,7 +123,10 @@ async fn a_failing_job_surfaces_its_error() {
 async fn cancelling_and_unknown_jobs() {
     let w = warehouse().await;
     let id = format!("segments_test_{}", fresh_uuid().replace('-', "_"));
-    w.submit(&job(&id, "SELECT 1 AS x")).await.unwrap();
+    up(
+        w.submit(&job(&id, "SELECT 1 AS x")).await,
+        "the BigQuery emulator",
+    );
     // The emulator finishes at once; cancelling a finished job is accepted and changes nothing.
     w.cancel(&id).await.unwrap();
     let s = w.status(&id).await.unwrap();
@@ -137,6 +141,6 @@ async fn dry_run_is_reported_as_unsupported_by_the_emulator() {
     let e = w.dry_run("SELECT 1").await.unwrap_err();
     assert!(
         matches!(e, segments_infra::InfraError::Unsupported(_)),
-        "{e}"
+        "{e} (is the emulator up? tests/stack/up.sh starts it)"
     );
 }

@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{fresh_uuid, var};
+use common::{fresh_uuid, up, var};
 use segments_infra::cache::{RedisCache, keys};
 use segments_infra::ports::Cache;
 use std::time::Duration;
 
 #[tokio::test]
 async fn values_expire_and_prefixes_invalidate_only_their_keys() {
-    let c = RedisCache::connect(&var("REDIS_URL")).await.unwrap();
+    let c = up(RedisCache::connect(&var("REDIS_URL")).await, "Redis");
     let acc = fresh_uuid();
     let seg = format!("{}*[x]?", fresh_uuid());
     c.put(&keys::segments(&acc), "[]", Duration::from_secs(1))

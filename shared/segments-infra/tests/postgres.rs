@@ -4,16 +4,14 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{fresh_uuid, var};
+use common::{fresh_uuid, up, var};
 use segments_core::jobs::QueryStatus;
 use segments_infra::ports::{JobRecord, JobTransition, SegmentStore, SegmentWrite};
 use segments_infra::postgres::PgStore;
 
 async fn store() -> PgStore {
     let s = PgStore::connect(&var("DATABASE_URL"), 4).unwrap();
-    s.migrate()
-        .await
-        .unwrap_or_else(|e| panic!("{e}: is Postgres up? run tests/stack/up.sh"));
+    up(s.migrate().await, "Postgres");
     s
 }
 
@@ -168,8 +166,9 @@ async fn job_status_never_moves_backwards_and_only_the_latest_build_counts() {
     s.start_job(&job(&acc, &seg, &j2, "rebuild-segment"))
         .await
         .unwrap();
+    // The newer build's clock may lag: the order of start_job calls decides, not clocks.
     let mut newer = job(&acc, &seg, &j3, "rebuild-segment");
-    newer.created_at = Utc::now() + Duration::seconds(1);
+    newer.created_at = Utc::now() - Duration::seconds(60);
     s.start_job(&newer).await.unwrap();
     assert_eq!(
         s.segment(&acc, &seg).await.unwrap().unwrap().query_status,

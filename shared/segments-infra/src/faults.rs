@@ -1,0 +1,241 @@
+//! Fault injection for tests: `Faulty` wraps a real adapter and fails the calls
+//! a test arms, so an outage in the middle of a flow runs against the real stack.
+
+use crate::error::{InfraError, Result};
+use crate::ports::{
+    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue, SegmentRow,
+    SegmentStore, SegmentWrite, Warehouse,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use segments_core::jobs::QueryStatus;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The armed faults, shared between a test and its wrappers. Operations are
+/// named `port.method`, e.g. `store.finish_job`, `notifier.trigger`.
+#[derive(Clone, Default)]
+pub struct Faults {
+    armed: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Faults {
+    /// The next `times` calls of `op` fail (`u32::MAX`: until cleared).
+    pub fn fail(&self, op: &str, times: u32) {
+        self.lock().insert(op.to_string(), times);
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        // A test that panicked while holding the lock leaves usable data behind.
+        self.armed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Err (of the adapter's own kind, so retry decisions match) when `op` is armed.
+    fn check(&self, op: &str, kind: fn(String) -> InfraError) -> Result<()> {
+        let mut armed = self.lock();
+        match armed.get_mut(op) {
+            Some(0) | None => Ok(()),
+            Some(n) => {
+                if *n != u32::MAX {
+                    *n -= 1;
+                }
+                Err(kind(format!("injected fault in {op}")))
+            }
+        }
+    }
+}
+
+/// A real adapter whose calls fail on cue.
+pub struct Faulty<T> {
+    inner: T,
+    faults: Faults,
+}
+
+impl<T> Faulty<T> {
+    pub fn new(inner: T, faults: &Faults) -> Faulty<T> {
+        Faulty {
+            inner,
+            faults: faults.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SegmentStore> SegmentStore for Faulty<T> {
+    async fn account_time_zone(&self, account_id: &str) -> Result<Option<String>> {
+        self.faults
+            .check("store.account_time_zone", InfraError::Postgres)?;
+        self.inner.account_time_zone(account_id).await
+    }
+    async fn segment(&self, account_id: &str, segment_id: &str) -> Result<Option<SegmentRow>> {
+        self.faults.check("store.segment", InfraError::Postgres)?;
+        self.inner.segment(account_id, segment_id).await
+    }
+    async fn save_segment(&self, seg: &SegmentWrite) -> Result<()> {
+        self.faults
+            .check("store.save_segment", InfraError::Postgres)?;
+        self.inner.save_segment(seg).await
+    }
+    async fn delete_segment(&self, account_id: &str, segment_id: &str) -> Result<bool> {
+        self.faults
+            .check("store.delete_segment", InfraError::Postgres)?;
+        self.inner.delete_segment(account_id, segment_id).await
+    }
+    async fn custom_segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
+        self.faults
+            .check("store.custom_segments", InfraError::Postgres)?;
+        self.inner.custom_segments(account_id).await
+    }
+    async fn ensure_all_data(&self, account_id: &str) -> Result<String> {
+        self.faults
+            .check("store.ensure_all_data", InfraError::Postgres)?;
+        self.inner.ensure_all_data(account_id).await
+    }
+    async fn eligible_for_refresh(
+        &self,
+        account_id: &str,
+        threshold: i64,
+    ) -> Result<Vec<SegmentRow>> {
+        self.faults
+            .check("store.eligible_for_refresh", InfraError::Postgres)?;
+        self.inner.eligible_for_refresh(account_id, threshold).await
+    }
+    async fn accounts_to_refresh(&self, threshold: i64) -> Result<Vec<(String, String)>> {
+        self.faults
+            .check("store.accounts_to_refresh", InfraError::Postgres)?;
+        self.inner.accounts_to_refresh(threshold).await
+    }
+    async fn start_job(&self, job: &JobRecord) -> Result<()> {
+        self.faults.check("store.start_job", InfraError::Postgres)?;
+        self.inner.start_job(job).await
+    }
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        status: QueryStatus,
+        bytes_billed: Option<i64>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<JobTransition> {
+        self.faults
+            .check("store.finish_job", InfraError::Postgres)?;
+        self.inner
+            .finish_job(job_id, status, bytes_billed, error, at)
+            .await
+    }
+    async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        self.faults.check("store.job", InfraError::Postgres)?;
+        self.inner.job(job_id).await
+    }
+}
+
+#[async_trait]
+impl<T: Cache> Cache for Faulty<T> {
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<()> {
+        self.faults.check("cache.put", InfraError::Redis)?;
+        self.inner.put(key, value, ttl).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.faults.check("cache.get", InfraError::Redis)?;
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.faults.check("cache.delete", InfraError::Redis)?;
+        self.inner.delete(key).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        self.faults
+            .check("cache.delete_prefix", InfraError::Redis)?;
+        self.inner.delete_prefix(prefix).await
+    }
+}
+
+#[async_trait]
+impl<T: Queue> Queue for Faulty<T> {
+    async fn send_with_attributes(
+        &self,
+        queue_url: &str,
+        body: &str,
+        delay_seconds: u32,
+        attributes: &[(&str, &str)],
+    ) -> Result<()> {
+        self.faults.check("queue.send", InfraError::Queue)?;
+        self.inner
+            .send_with_attributes(queue_url, body, delay_seconds, attributes)
+            .await
+    }
+    async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()> {
+        self.faults.check("queue.send_batch", InfraError::Queue)?;
+        self.inner.send_batch(queue_url, bodies).await
+    }
+}
+
+#[async_trait]
+impl<T: ObjectStore> ObjectStore for Faulty<T> {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.faults.check("objects.get", InfraError::ObjectStore)?;
+        self.inner.get(bucket, key).await
+    }
+}
+
+#[async_trait]
+impl<T: Warehouse> Warehouse for Faulty<T> {
+    async fn submit(&self, job: &QueryJob) -> Result<(JobStatus, bool)> {
+        self.faults
+            .check("warehouse.submit", InfraError::Warehouse)?;
+        self.inner.submit(job).await
+    }
+    async fn status(&self, job_id: &str) -> Result<JobStatus> {
+        self.faults
+            .check("warehouse.status", InfraError::Warehouse)?;
+        self.inner.status(job_id).await
+    }
+    async fn wait(&self, job_id: &str, timeout: Duration) -> Result<JobStatus> {
+        self.faults.check("warehouse.wait", InfraError::Warehouse)?;
+        self.inner.wait(job_id, timeout).await
+    }
+    async fn cancel(&self, job_id: &str) -> Result<()> {
+        self.faults
+            .check("warehouse.cancel", InfraError::Warehouse)?;
+        self.inner.cancel(job_id).await
+    }
+    async fn rows(&self, job_id: &str, max_rows: usize) -> Result<Vec<Vec<Value>>> {
+        self.faults.check("warehouse.rows", InfraError::Warehouse)?;
+        self.inner.rows(job_id, max_rows).await
+    }
+    async fn table_rows(
+        &self,
+        dataset: &str,
+        table: &str,
+        max_rows: usize,
+    ) -> Result<Vec<Vec<Value>>> {
+        self.faults
+            .check("warehouse.table_rows", InfraError::Warehouse)?;
+        self.inner.table_rows(dataset, table, max_rows).await
+    }
+    async fn ensure_dataset(&self, dataset: &str) -> Result<()> {
+        self.faults
+            .check("warehouse.ensure_dataset", InfraError::Warehouse)?;
+        self.inner.ensure_dataset(dataset).await
+    }
+    async fn dry_run(&self, sql: &str) -> Result<i64> {
+        self.faults
+            .check("warehouse.dry_run", InfraError::Warehouse)?;
+        self.inner.dry_run(sql).await
+    }
+}
+
+#[async_trait]
+impl<T: Notifier> Notifier for Faulty<T> {
+    async fn trigger(&self, channel: &str, event: &str, data: &Value) -> Result<()> {
+        self.faults
+            .check("notifier.trigger", InfraError::Notifier)?;
+        self.inner.trigger(channel, event, data).await
+    }
+}
