@@ -51,7 +51,11 @@ pub fn unique_dataset(prefix: &str) -> String {
 }
 
 pub async fn client() -> Client {
-    let url = emulator_url();
+    client_at(&emulator_url()).await
+}
+
+/// A client of the emulator at `url` (e.g. the asynchronous one on :9051).
+pub async fn client_at(url: &str) -> Client {
     let http = reqwest_client();
     ClientBuilder::new()
         .with_v2_base_url(format!("{url}/bigquery/v2"))
@@ -89,7 +93,11 @@ impl Warehouse {
     }
 
     async fn named(dataset: &str) -> Warehouse {
-        let client = client().await;
+        Warehouse::named_at(&emulator_url(), dataset).await
+    }
+
+    async fn named_at(url: &str, dataset: &str) -> Warehouse {
+        let client = client_at(url).await;
         let dataset = dataset.to_string();
         if let Err(e) = client
             .dataset()
@@ -97,8 +105,7 @@ impl Warehouse {
             .await
         {
             panic!(
-                "cannot create dataset on the BigQuery emulator at {} ({e}); start the local stack with tests/stack/up.sh",
-                emulator_url()
+                "cannot create dataset on the BigQuery emulator at {url} ({e}); start the local stack with tests/stack/up.sh"
             );
         }
         Warehouse {
@@ -115,7 +122,12 @@ impl Warehouse {
 
     /// The fixture warehouse in a dataset of the caller's choosing (e.g. an account's).
     pub async fn fixture_in(dataset: &str) -> Warehouse {
-        let w = Warehouse::named(dataset).await;
+        Warehouse::fixture_at(&emulator_url(), dataset).await
+    }
+
+    /// The fixture warehouse in `dataset` on the emulator at `url`.
+    pub async fn fixture_at(url: &str, dataset: &str) -> Warehouse {
+        let w = Warehouse::named_at(url, dataset).await;
         let path = crate::repo_root().join("tests/fixtures/warehouse.sql");
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -178,4 +190,53 @@ impl Warehouse {
         self.column(&format!("SELECT object_id FROM {}", self.table(table)))
             .await
     }
+}
+
+/// The emulator with BigQuery's asynchronous jobs (`tests/stack/crucible_async.py`).
+pub fn async_emulator_url(env: &std::collections::HashMap<String, String>) -> String {
+    env.get("BIGQUERY_ASYNC_BASE_URL")
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "BIGQUERY_ASYNC_BASE_URL is not set: start the local stack with tests/stack/up.sh"
+            )
+        })
+}
+
+/// The BigQuery API calls the asynchronous emulator saw for each job of
+/// `project`: job id → method (`jobs.insert`, `jobs.get`, `getQueryResults`,
+/// `jobs.cancel`) → count.
+pub async fn api_calls(
+    url: &str,
+    project: &str,
+) -> std::collections::HashMap<String, std::collections::BTreeMap<String, u32>> {
+    let calls = format!("{url}/_async/calls/{project}");
+    reqwest_client()
+        .get(&calls)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{calls}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{calls}: {e}"))
+}
+
+/// Holds every job of `project` queued on the asynchronous emulator (still
+/// PENDING/RUNNING to the API, cancellable) until [`release_jobs`].
+pub async fn hold_jobs(url: &str, project: &str) {
+    admin(url, "hold", project).await;
+}
+
+pub async fn release_jobs(url: &str, project: &str) {
+    admin(url, "release", project).await;
+}
+
+async fn admin(url: &str, verb: &str, project: &str) {
+    let at = format!("{url}/_async/{verb}/{project}");
+    let r = reqwest_client()
+        .post(&at)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
+    assert!(r.status().is_success(), "{at}: {}", r.status());
 }

@@ -11,6 +11,7 @@ program_of() {
   case $1 in
     moto) echo moto_server ;;
     bigquery) echo crucible ;;
+    bigquery-async) echo crucible_async.py ;;
     pusher) echo pusher_capture.py ;;
     redis) echo redis-server ;;
     *) echo "" ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local stand-ins for every service the tests need, on 127.0.0.1 only:
 #   Postgres :5432 and Redis :6379 (the machine's; started or installed if absent),
-#   moto :5055 (SQS, S3), the crucible BigQuery emulator :9050, a Pusher capture :5056.
+#   moto :5055 (SQS, S3), the crucible BigQuery emulator :9050, the same emulator with
+#   BigQuery's asynchronous jobs :9051 (crucible_async.py), a Pusher capture :5056.
 # Idempotent: a service already answering is reused. Python tools live in .venv/,
 # pinned by tests/stack/requirements.txt. Writes .stack/env for the tests.
 set -euo pipefail
@@ -13,6 +14,7 @@ mkdir -p "$STACK"
 
 MOTO_PORT=${MOTO_PORT:-5055}
 BQ_PORT=${BQ_PORT:-9050}
+BQ_ASYNC_PORT=${BQ_ASYNC_PORT:-9051}
 PUSHER_PORT=${PUSHER_PORT:-5056}
 
 log() { printf '    %s\n' "$*"; }
@@ -121,6 +123,8 @@ start moto "http://127.0.0.1:$MOTO_PORT/moto-api/" \
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
 start bigquery "http://127.0.0.1:$BQ_PORT/bigquery/v2/projects/segments-local/datasets" \
   "$VENV/bin/crucible" serve --dialect bigquery --host 127.0.0.1 --port "$BQ_PORT"
+start bigquery-async "http://127.0.0.1:$BQ_ASYNC_PORT/bigquery/v2/projects/segments-local/datasets" \
+  "$VENV/bin/python" "$ROOT/tests/stack/crucible_async.py" --host 127.0.0.1 --port "$BQ_ASYNC_PORT"
 start pusher "http://127.0.0.1:$PUSHER_PORT/health" \
   "$VENV/bin/python" "$ROOT/tests/stack/pusher_capture.py" --host 127.0.0.1 --port "$PUSHER_PORT" \
   --app-id segments-local --key local-key --secret local-secret
@@ -133,6 +137,7 @@ AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=test
 AWS_SECRET_ACCESS_KEY=test
 BIGQUERY_BASE_URL=http://127.0.0.1:$BQ_PORT
+BIGQUERY_ASYNC_BASE_URL=http://127.0.0.1:$BQ_ASYNC_PORT
 BIGQUERY_PROJECT=segments-local
 PUSHER_HOST=http://127.0.0.1:$PUSHER_PORT
 PUSHER_APP_ID=segments-local

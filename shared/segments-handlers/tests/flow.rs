@@ -2,17 +2,15 @@
 //! report -> delete, plus duplicates, foreign accounts, bad messages, failing
 //! and overdue jobs, and Redis or Pusher outages.
 
-use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use segments_core::Catalog;
 use segments_core::messages::{CheckJobMessage, CronjobMessage, SegmentCommand};
 use segments_handlers::check_job::{self, Checked};
 use segments_handlers::{App, Failure, create_segment, cronjob, report};
-use segments_infra::InfraError;
 use segments_infra::aws::SqsQueue;
 use segments_infra::cache::{RedisCache, keys};
 use segments_infra::config::Config;
-use segments_infra::ports::{Cache, JobStatus, QueryJob, SegmentStore, Warehouse};
+use segments_infra::ports::{Cache, SegmentStore};
 use segments_infra::postgres::PgStore;
 use segments_infra::wiring::Ports;
 use serde_json::{Value, json};
@@ -20,54 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use segments_tests::lambda::{fresh_uuid as uuid, stack_env};
-
-/// Fails on cue: jobs named in `running` look RUNNING forever (a slow BigQuery).
-struct SlowJobs {
-    real: Arc<dyn Warehouse>,
-    running: Vec<String>,
-}
-
-#[async_trait]
-impl Warehouse for SlowJobs {
-    async fn submit(&self, job: &QueryJob) -> Result<(JobStatus, bool), InfraError> {
-        self.real.submit(job).await
-    }
-    async fn status(&self, job_id: &str) -> Result<JobStatus, InfraError> {
-        let mut s = self.real.status(job_id).await?;
-        if self.running.iter().any(|r| r == job_id) {
-            s.state = "RUNNING".into();
-            s.error_reason = None;
-        }
-        Ok(s)
-    }
-    async fn wait(
-        &self,
-        job_id: &str,
-        _timeout: std::time::Duration,
-    ) -> Result<JobStatus, InfraError> {
-        self.status(job_id).await
-    }
-    async fn cancel(&self, job_id: &str) -> Result<(), InfraError> {
-        self.real.cancel(job_id).await
-    }
-    async fn rows(&self, job_id: &str, max: usize) -> Result<Vec<Vec<Value>>, InfraError> {
-        self.real.rows(job_id, max).await
-    }
-    async fn table_rows(
-        &self,
-        d: &str,
-        t: &str,
-        max: usize,
-    ) -> Result<Vec<Vec<Value>>, InfraError> {
-        self.real.table_rows(d, t, max).await
-    }
-    async fn ensure_dataset(&self, d: &str) -> Result<(), InfraError> {
-        self.real.ensure_dataset(d).await
-    }
-    async fn dry_run(&self, sql: &str) -> Result<i64, InfraError> {
-        self.real.dry_run(sql).await
-    }
-}
+use segments_tests::warehouse::{api_calls, async_emulator_url, hold_jobs, release_jobs};
 
 struct Env {
     app: App,
@@ -502,7 +453,16 @@ async fn a_failing_job_is_recorded_with_its_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_is_requeued_then_cancelled_after_the_deadline() {
-    let e = env().await;
+    // BigQuery with asynchronous jobs; this test's project is held, so its
+    // build really stays queued (RUNNING to the API) until cancelled.
+    let url = async_emulator_url(&stack_env());
+    let project = format!("held-{}", &uuid()[..8]);
+    let e = env_with(|v| {
+        v.insert("BIGQUERY_BASE_URL".into(), url.clone());
+        v.insert("BIGQUERY_PROJECT".into(), project.clone());
+    })
+    .await;
+    hold_jobs(&url, &project).await;
     let seg = uuid();
     let out = create_segment::handle(
         &e.app,
@@ -513,13 +473,11 @@ async fn a_running_job_is_requeued_then_cancelled_after_the_deadline() {
     .await
     .unwrap();
     let job = out.segments[0].job_id.clone().unwrap();
-    let mut app = e.app.clone();
-    app.ports.warehouse = Arc::new(SlowJobs {
-        real: e.app.ports.warehouse.clone(),
-        running: vec![job.clone()],
-    });
     let bodies = receive(&e, &e.check_queue).await;
     let msg = CheckJobMessage::parse(bodies[0].as_bytes()).unwrap();
+    // A one-second wait inside the check keeps the test short.
+    let mut app = e.app.clone();
+    app.schedule.window = 1;
     // Still running early on: checked again 2 s later.
     let first = check_job::handle(&app, &msg, msg.started_at + Duration::seconds(2))
         .await
@@ -547,6 +505,26 @@ async fn a_running_job_is_requeued_then_cancelled_after_the_deadline() {
             .query_status,
         "canceled"
     );
+    // On the wire: the build's insert, one wait that timed out, then at the
+    // deadline one status read and the cancel.
+    let calls = api_calls(&url, &project).await[&job].clone();
+    let expected: std::collections::BTreeMap<String, u32> = [
+        ("jobs.insert", 1),
+        ("getQueryResults", 1),
+        ("jobs.get", 1),
+        ("jobs.cancel", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(calls, expected);
+    // BigQuery really stopped the job.
+    let status = e.app.ports.warehouse.status(&job).await.unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.error_reason.as_deref()),
+        ("DONE", Some("stopped"))
+    );
+    release_jobs(&url, &project).await;
     let events = captured(&format!("channel-{}", e.account)).await;
     assert_eq!(events.last().unwrap()["data"]["queryStatus"], "canceled");
 }
