@@ -80,7 +80,12 @@ impl Warehouse {
 
     /// A dataset that may already exist (the demo reuses its account's).
     pub async fn open(dataset: &str) -> Warehouse {
-        let client = client().await;
+        Warehouse::open_at(&emulator_url(), dataset).await
+    }
+
+    /// [`Warehouse::open`] on the emulator at `url`.
+    pub async fn open_at(url: &str, dataset: &str) -> Warehouse {
+        let client = client_at(url).await;
         let _ = client
             .dataset()
             .create(Dataset::new(PROJECT, dataset))

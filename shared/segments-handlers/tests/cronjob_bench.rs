@@ -9,39 +9,27 @@
 
 use chrono::Utc;
 use segments_core::messages::CronjobMessage;
-use segments_core::{Catalog, Target, parse_segment, render_segment};
-use segments_handlers::{App, cronjob};
-use segments_infra::config::Config;
+use segments_core::{Target, parse_segment, render_segment};
+use segments_handlers::cronjob;
 use segments_infra::ports::{JobRecord, SegmentStore, SegmentWrite};
-use segments_infra::postgres::PgStore;
-use segments_infra::wiring::Ports;
-use segments_tests::lambda::{fresh_uuid, local_queues, stack_env};
+use segments_tests::lambda::fresh_uuid;
 use serde_json::json;
 use std::time::Instant;
+
+mod common;
 
 const SEGMENTS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn cronjob_with_1000_segments() {
-    let mut env = stack_env();
-    let url = segments_tests::warehouse::async_emulator_url(&env);
-    env.insert("BIGQUERY_BASE_URL".into(), url.clone());
-    let _sqs = local_queues(&mut env, "bench").await;
-    env.insert("BIGQUERY_DATASET_PREFIX".into(), "bench_".into());
-    let config = Config::from_map(&env).unwrap();
-    let store = PgStore::connect(&config.database_url.0, 8).unwrap();
-    store.migrate().await.unwrap();
-    let account = fresh_uuid();
-    store
-        .upsert_account(&account, "Bench", "UTC")
-        .await
-        .unwrap();
-    let app = App::new(
-        &config,
-        Ports::connect(&config).await.unwrap(),
-        Catalog::default_catalog(),
-    );
+    let common::AsyncStack {
+        app,
+        store,
+        url,
+        account,
+        ..
+    } = common::async_stack("bench", None).await;
     let dataset = app.dataset(&account);
     let w = segments_tests::warehouse::Warehouse::fixture_at(&url, &dataset).await;
     let target = Target::new(&app.project, &dataset).unwrap();

@@ -48,6 +48,10 @@ async fn main() {
         fail("reading .stack/env", "it is missing");
     }
     println!("1/6 local services and function binaries");
+    // BigQuery's asynchronous jobs (tests/stack/crucible_async.py): builds are
+    // submitted, run behind the API, and are watched to their end, as on BigQuery.
+    let bigquery = segments_tests::warehouse::async_emulator_url(&env);
+    env.insert("BIGQUERY_BASE_URL".into(), bigquery.clone());
     let sqs = local_queues(&mut env, "demo").await;
     let lambdas = LocalLambdas::start(&env, &repo_root().join("target/debug"))
         .await
@@ -67,7 +71,7 @@ async fn main() {
         .unwrap_or_else(|e| fail("creating the account", e));
     let dataset = format!("account_{}", ACCOUNT.replace('-', "_"));
     let statements = segments_tests::demo_data::statements(Utc::now(), 7);
-    let warehouse = Warehouse::open(&dataset).await;
+    let warehouse = Warehouse::open_at(&bigquery, &dataset).await;
     warehouse.run_script(&statements.join("\n;\n")).await;
     println!(
         "    {} rows in {}.{}",
