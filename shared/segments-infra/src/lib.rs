@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod lambda;
+pub mod pg_tls;
 pub mod ports;
 pub mod postgres;
 pub mod pusher;

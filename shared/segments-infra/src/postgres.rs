@@ -2,12 +2,15 @@
 //! query is scoped by account id, and job statuses only move forward.
 
 use crate::error::{InfraError, Result};
+use crate::pg_tls;
 use crate::ports::{JobRecord, JobTransition, SegmentRow, SegmentStore, SegmentWrite};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use segments_core::jobs::QueryStatus;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/001_web_app_tables.sql")),
@@ -31,15 +34,34 @@ impl PgDisplay for tokio_postgres::Error {
     fn describe(&self) -> String {
         match self.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => self.to_string(),
+            None => with_causes(self),
         }
     }
 }
 
 impl PgDisplay for deadpool_postgres::PoolError {
     fn describe(&self) -> String {
-        self.to_string()
+        match self {
+            deadpool_postgres::PoolError::Backend(e) => e.describe(),
+            other => with_causes(other),
+        }
     }
+}
+
+/// An error and its sources: "error performing TLS handshake" alone does not
+/// say that the certificate was refused, or why.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl PgDisplay for deadpool_postgres::BuildError {
@@ -110,17 +132,28 @@ const JOB_COLUMNS: &str = "job_id, account_id::text, segment_id::text, action, s
 
 impl PgStore {
     /// A pool over `database_url` (`postgres://user:pass@host:port/db`).
+    /// TLS follows the URL's `sslmode` and `sslrootcert` (see [`crate::pg_tls`]).
     pub fn connect(database_url: &str, max_size: usize) -> Result<PgStore> {
-        let config: tokio_postgres::Config = database_url
+        let (url, tls) = pg_tls::split_url(database_url)?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| InfraError::Config(format!("DATABASE_URL is not a Postgres URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match pg_tls::client_config(&tls)? {
+            None => {
+                config.ssl_mode(SslMode::Disable);
+                Manager::from_config(config, NoTls, manager_config)
+            }
+            Some(rustls) => {
+                config.ssl_mode(match tls.mode {
+                    pg_tls::SslMode::Prefer => SslMode::Prefer,
+                    _ => SslMode::Require,
+                });
+                Manager::from_config(config, MakeRustlsConnect::new(rustls), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .wait_timeout(Some(std::time::Duration::from_secs(10)))
@@ -129,6 +162,29 @@ impl PgStore {
             .build()
             .map_err(pg)?;
         Ok(PgStore { pool })
+    }
+
+    /// A server setting (`current_setting`), e.g. `ssl`.
+    pub async fn setting(&self, name: &str) -> Result<String> {
+        let c = self.client().await?;
+        let row = c
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
+    /// Whether this pool's connection to the server is encrypted (`pg_stat_ssl`).
+    pub async fn tls_in_use(&self) -> Result<bool> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
