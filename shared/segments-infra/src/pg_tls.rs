@@ -17,7 +17,6 @@
 use crate::error::{InfraError, Result};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
@@ -128,34 +127,25 @@ pub fn client_config(tls: &TlsSettings) -> Result<Option<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| InfraError::Config(format!("Postgres TLS: {e}")))?;
-    let verify = match (tls.mode, &tls.root_cert) {
-        (SslMode::Prefer | SslMode::Require, None) => None,
-        (SslMode::VerifyFull, _) => Some(true),
-        _ => Some(false),
+    let check = match (tls.mode, &tls.root_cert) {
+        (SslMode::Prefer | SslMode::Require, None) => Check::Nothing,
+        (SslMode::VerifyFull, _) => Check::Everything,
+        _ => Check::Chain,
     };
-    let config = match verify {
-        None => builder
+    let roots = Arc::new(root_store(tls.root_cert.as_deref())?);
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+        .build()
+        .map_err(|e| InfraError::Config(format!("Postgres TLS: {e}")))?;
+    let config = match check {
+        Check::Everything => builder.with_webpki_verifier(webpki),
+        lenient => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(
-                provider.signature_verification_algorithms,
-            )))
-            .with_no_client_auth(),
-        Some(check_name) => {
-            let roots = Arc::new(root_store(tls.root_cert.as_deref())?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| InfraError::Config(format!("Postgres TLS: {e}")))?;
-            if check_name {
-                builder.with_webpki_verifier(webpki).with_no_client_auth()
-            } else {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
-                    .with_no_client_auth()
-            }
-        }
+            .with_custom_certificate_verifier(Arc::new(Lenient {
+                webpki,
+                check: lenient,
+            })),
     };
-    Ok(Some(config))
+    Ok(Some(config.with_no_client_auth()))
 }
 
 fn root_store(root_cert: Option<&str>) -> Result<RootCertStore> {
@@ -181,52 +171,26 @@ fn root_store(root_cert: Option<&str>) -> Result<RootCertStore> {
     Ok(roots)
 }
 
-/// libpq's `require` without a root certificate: the connection is encrypted
-/// and the handshake signatures are checked, but not who signed the
-/// certificate.
-#[derive(Debug)]
-struct EncryptOnly(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+/// What is checked of the server's certificate.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// libpq's `require` without a root certificate: the connection is
+    /// encrypted and the handshake signatures are checked, but not who signed
+    /// the certificate.
+    Nothing,
+    /// `verify-ca`: the chain must lead to a trusted root; the name is not checked.
+    Chain,
+    Everything,
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the name is not checked.
+/// webpki's verifier, with less of the certificate checked.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    webpki: Arc<WebPkiServerVerifier>,
+    check: Check,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -235,15 +199,21 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if let Check::Nothing = self.check {
+            return Ok(ServerCertVerified::assertion());
+        }
         // webpki checks the chain first and the name last, so a name error
         // means the chain was good.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if matches!(self.check, Check::Chain) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -254,7 +224,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -263,11 +233,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }
 
