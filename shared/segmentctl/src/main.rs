@@ -4,9 +4,7 @@
 use clap::{Parser, Subcommand};
 use segments_core::report::{parse_report_request, render_report};
 use segments_core::time::{parse_now, parse_time_zone, substitute};
-use segments_core::{
-    Catalog, CoreError, Target, parse_segment_bytes, render_segment, validate_segment,
-};
+use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -130,7 +128,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
     match cli.command {
         Command::Render { segment, at } => {
             let (tz, now, target, catalog) = at.resolve()?;
-            let seg = parse_segment_bytes(&read(&segment)?).map_err(CoreError::from)?;
+            let seg = check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
             json(&render_segment(&seg, &catalog, &target, &tz, now)?)
         }
         Command::CronjobSql {
@@ -154,8 +152,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             catalog: cat,
         } => {
             let catalog = catalog(cat.as_deref())?;
-            let seg = parse_segment_bytes(&read(&segment)?).map_err(CoreError::from)?;
-            validate_segment(&seg, &catalog).map_err(CoreError::from)?;
+            check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
             Ok("valid".to_string())
         }
     }

@@ -359,3 +359,58 @@ fn another_warehouse_is_a_catalog_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("objects.session.table"));
 }
+
+#[test]
+fn validate_lists_structural_and_catalog_errors_together() {
+    let seg = file(
+        r#"{"id": "s1", "ruleGroups": [
+  {"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+   "g0": {"type": "dimension", "key": "nocolumn", "condition": "equals", "value": "x"}},
+  {"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+   "g0": {"type": "dimension", "key": "country", "condition": "equal", "value": "x"},
+   "g2": {"type": "dimension", "key": "country", "condition": "equals", "value": "x"}}
+]}"#,
+    );
+    let out = segmentctl(&["validate", "--segment", seg.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for path in [
+        "ruleGroups[1].g0.condition: unknown operator \"equal\"",
+        "ruleGroups[1].g1: is missing",
+        "ruleGroups[0].g0.key: unknown field of sessions \"nocolumn\"",
+    ] {
+        assert!(err.contains(path), "{path} not in:\n{err}");
+    }
+}
+
+#[test]
+fn render_accepts_a_dataset_starting_with_a_digit_and_refuses_year_zero() {
+    let seg = file(SEGMENT);
+    let at = |dataset: &str, now: &str| {
+        segmentctl(&[
+            "render",
+            "--segment",
+            seg.path(),
+            "--project",
+            "p",
+            "--dataset",
+            dataset,
+            "--time-zone",
+            "UTC",
+            "--now",
+            now,
+        ])
+    };
+    let out = at("0d6f4b52_6a2c", "2024-06-15T10:30:00Z");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("`p.0d6f4b52_6a2c.sessions`"));
+    // 30 days before 0001-01-15 is year 0, which BigQuery cannot hold.
+    let out = at("d", "0001-01-15T00:00:00Z");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside BigQuery's range"));
+}

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod model;
 pub mod parse;
 pub mod preview;
+pub mod re2;
 pub mod report;
 pub mod segment;
 pub mod sql;
@@ -19,5 +20,7 @@ pub use catalog::Catalog;
 pub use error::{CoreError, ValidationError, ValidationErrors};
 pub use model::Segment;
 pub use parse::{parse_segment, parse_segment_bytes};
-pub use segment::{RenderedSegment, render_segment, validate_segment};
+pub use segment::{
+    RenderedSegment, check_segment, check_segment_bytes, render_segment, validate_segment,
+};
 pub use sql::Target;

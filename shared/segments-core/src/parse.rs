@@ -159,11 +159,22 @@ fn parse_enum<T>(
 }
 
 fn parse_group(v: &Value, path: &str, errs: &mut ValidationErrors) -> Option<RuleGroup> {
+    let before = errs.0.len();
+    let (group, _) = parse_group_parts(v, path, errs)?;
+    (errs.0.len() == before).then_some(group)
+}
+
+/// A group whose own fields parsed, with the conditions that parsed and
+/// their `gN` indexes (conditions with errors are left out).
+fn parse_group_parts(
+    v: &Value,
+    path: &str,
+    errs: &mut ValidationErrors,
+) -> Option<(RuleGroup, Vec<usize>)> {
     let Some(obj) = v.as_object() else {
         errs.push(path, "a rule group must be an object");
         return None;
     };
-    let before = errs.0.len();
     let main_operator = parse_enum(
         obj,
         "mainOperator",
@@ -173,16 +184,21 @@ fn parse_group(v: &Value, path: &str, errs: &mut ValidationErrors) -> Option<Rul
         true,
         errs,
     );
-    let conjunction = parse_enum(
-        obj,
-        "conjunction",
-        path,
-        "conjunction",
-        Conjunction::from_wire,
-        false,
-        errs,
-    )
-    .unwrap_or(Conjunction::And);
+    // Ignored on the first group (SPEC §2), whatever it holds.
+    let conjunction = if path == "ruleGroups[0]" {
+        Conjunction::And
+    } else {
+        parse_enum(
+            obj,
+            "conjunction",
+            path,
+            "conjunction",
+            Conjunction::from_wire,
+            false,
+            errs,
+        )
+        .unwrap_or(Conjunction::And)
+    };
     let object = parse_enum(
         obj,
         "segmentObject",
@@ -208,54 +224,88 @@ fn parse_group(v: &Value, path: &str, errs: &mut ValidationErrors) -> Option<Rul
     );
 
     // Conditions live under g0..gN, contiguous from g0.
-    let mut indexes: Vec<usize> = obj.keys().filter_map(|k| condition_index(k)).collect();
+    let mut indexes: Vec<(usize, &String)> = obj
+        .keys()
+        .filter_map(|k| condition_index(k).map(|i| (i, k)))
+        .collect();
     indexes.sort_unstable();
     let mut conditions = Vec::new();
+    let mut kept = Vec::new();
     if indexes.is_empty() {
         errs.push(
             format!("{path}.g0"),
             "a rule group needs at least one condition",
         );
     }
-    for (expected, &idx) in indexes.iter().enumerate() {
-        if idx != expected {
+    // Every gap, each named once: g1 alone, or g1 to g9 as one error.
+    let mut expected = 0usize;
+    for &(idx, key) in &indexes {
+        if idx > expected {
+            let missing = if idx - expected == 1 {
+                "is missing".to_string()
+            } else if idx == usize::MAX {
+                format!("is missing, and so is every index up to {key}")
+            } else {
+                format!("is missing, and so are g{} to g{}", expected + 1, idx - 1)
+            };
             errs.push(
                 format!("{path}.g{expected}"),
-                format!("is missing; conditions must be contiguous from g0 but g{idx} follows"),
+                format!("{missing}; conditions must be contiguous from g0 but {key} follows"),
             );
-            break;
         }
+        expected = idx.saturating_add(1);
     }
-    for idx in &indexes {
-        let cpath = format!("{path}.g{idx}");
-        if let Some(c) = parse_condition(&obj[&format!("g{idx}")], &cpath, focus, errs) {
+    for &(idx, key) in &indexes {
+        let cpath = format!("{path}.{key}");
+        if let Some(c) = parse_condition(&obj[key], &cpath, idx == 0, focus, errs) {
             conditions.push(c);
+            kept.push(idx);
         }
     }
-
-    if errs.0.len() != before {
-        return None;
-    }
-    Some(RuleGroup {
-        main_operator: main_operator?,
-        conjunction,
-        object: object?,
-        focus: focus?,
-        date_range: date_range?,
-        conditions,
-    })
+    Some((
+        RuleGroup {
+            main_operator: main_operator?,
+            conjunction,
+            object: object?,
+            focus: focus?,
+            date_range: date_range?,
+            conditions,
+        },
+        kept,
+    ))
 }
 
-/// `g0`, `g1`, ... without leading zeros; anything else is an unknown field.
+/// `g0`, `g1`, ... (digits without leading zeros) name conditions; anything
+/// else is an unknown field. An index too large for a usize is still a
+/// condition key (it leaves a gap, which is an error).
 fn condition_index(key: &str) -> Option<usize> {
     let digits = key.strip_prefix('g')?;
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     if digits.len() > 1 && digits.starts_with('0') {
         return None;
     }
-    digits.parse().ok()
+    Some(digits.parse().unwrap_or(usize::MAX))
+}
+
+/// For a segment that failed to parse: every group whose own fields parsed,
+/// as `(group index, group with the conditions that parsed, their gN
+/// indexes)`, so the checks against the catalog can still run on them and
+/// report their errors alongside the structural ones.
+pub fn partial_groups(v: &Value) -> Vec<(usize, RuleGroup, Vec<usize>)> {
+    let mut scratch = ValidationErrors::default();
+    let Some(items) = v.get("ruleGroups").and_then(Value::as_array) else {
+        return vec![];
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| {
+            parse_group_parts(g, &format!("ruleGroups[{i}]"), &mut scratch)
+                .map(|(group, kept)| (i, group, kept))
+        })
+        .collect()
 }
 
 fn parse_date_range(
@@ -358,7 +408,9 @@ pub fn parse_day(s: &str) -> Option<NaiveDate> {
         return None;
     }
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    (d >= NaiveDate::from_ymd_opt(1, 1, 1)? && d <= NaiveDate::from_ymd_opt(9999, 12, 31)?)
+    // A day's bounds in any zone (UTC-12 to UTC+14) must stay inside
+    // BigQuery's TIMESTAMP range, years 1 to 9999.
+    (d >= NaiveDate::from_ymd_opt(1, 1, 2)? && d <= NaiveDate::from_ymd_opt(9999, 12, 30)?)
         .then_some(d)
 }
 
@@ -419,6 +471,7 @@ fn opt_text_field(
 fn parse_condition(
     v: &Value,
     path: &str,
+    first: bool,
     focus: Option<Focus>,
     errs: &mut ValidationErrors,
 ) -> Option<Condition> {
@@ -427,16 +480,21 @@ fn parse_condition(
         return None;
     };
     let before = errs.0.len();
-    let conjunction = parse_enum(
-        obj,
-        "conjunction",
-        path,
-        "conjunction",
-        Conjunction::from_wire,
-        false,
-        errs,
-    )
-    .unwrap_or(Conjunction::And);
+    // Ignored on g0 (SPEC §2), whatever it holds.
+    let conjunction = if first {
+        Conjunction::And
+    } else {
+        parse_enum(
+            obj,
+            "conjunction",
+            path,
+            "conjunction",
+            Conjunction::from_wire,
+            false,
+            errs,
+        )
+        .unwrap_or(Conjunction::And)
+    };
     let field_type = parse_enum(
         obj,
         "type",
@@ -690,6 +748,49 @@ mod tests {
                 "ruleGroups[0].g2.value: expected a number",
             ]
         );
+    }
+
+    #[test]
+    fn every_gap_is_reported_once_and_any_index_counts() {
+        let c =
+            json!({"type": "dimension", "key": "country", "condition": "equals", "value": "US"});
+        let v = json!({"id": "s1", "ruleGroups": [group(json!({
+            "g2": c, "g4": c, "g10000": c, "g99999999999999999999999": c, "g00": c, "gx": c
+        }))]});
+        assert_eq!(
+            errors(v),
+            vec![
+                "ruleGroups[0].g1: is missing; conditions must be contiguous from g0 but g2 follows",
+                "ruleGroups[0].g3: is missing; conditions must be contiguous from g0 but g4 follows",
+                "ruleGroups[0].g5: is missing, and so are g6 to g9999; conditions must be contiguous from g0 but g10000 follows",
+                "ruleGroups[0].g10001: is missing, and so is every index up to g99999999999999999999999; conditions must be contiguous from g0 but g99999999999999999999999 follows",
+            ]
+        );
+    }
+
+    #[test]
+    fn conjunctions_are_ignored_on_the_first_group_and_on_g0() {
+        let v = json!({"id": "s1", "ruleGroups": [group(json!({"conjunction": "whatever",
+            "g0": {"conjunction": 7, "type": "dimension", "key": "country", "condition": "equals", "value": "US"}}))]});
+        assert_eq!(errors(v), Vec::<String>::new());
+        // ... but not on the others.
+        let v = json!({"id": "s1", "ruleGroups": [group(json!({})), group(json!({"conjunction": "xor",
+            "g1": {"conjunction": "nand", "type": "dimension", "key": "country", "condition": "equals", "value": "US"}}))]});
+        assert_eq!(
+            errors(v),
+            vec![
+                r#"ruleGroups[1].conjunction: unknown conjunction "xor""#,
+                r#"ruleGroups[1].g1.conjunction: unknown conjunction "nand""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn days_stay_inside_bigquerys_range_in_every_zone() {
+        assert_eq!(parse_day("0001-01-01"), None);
+        assert!(parse_day("0001-01-02").is_some());
+        assert!(parse_day("9999-12-30").is_some());
+        assert_eq!(parse_day("9999-12-31"), None);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! The create query and the stored cronjob query therefore come from one text.
 
 use crate::error::CoreError;
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 /// An instant, resolved at substitution time.
@@ -61,9 +63,32 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, CoreError> {
 
 /// Parses an RFC 3339 instant.
 pub fn parse_now(text: &str) -> Result<DateTime<Utc>, CoreError> {
-    DateTime::parse_from_rfc3339(text.trim())
+    let t = DateTime::parse_from_rfc3339(text.trim())
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| CoreError::Argument(format!("--now {text:?} is not an RFC 3339 instant: {e}")))
+        .map_err(|e| {
+            CoreError::Argument(format!("--now {text:?} is not an RFC 3339 instant: {e}"))
+        })?;
+    if !in_bigquery_range(t) {
+        return Err(CoreError::Argument(format!(
+            "--now {text:?} is outside BigQuery's range (years 1 to 9999)"
+        )));
+    }
+    Ok(without_leap_second(t))
+}
+
+/// BigQuery has no leap seconds: 23:59:60.x is read as the last microsecond
+/// of 23:59:59, which keeps the order of instants.
+pub fn without_leap_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    if t.nanosecond() >= 1_000_000_000 {
+        t.with_nanosecond(999_999_000).unwrap_or(t)
+    } else {
+        t
+    }
+}
+
+/// Whether BigQuery's TIMESTAMP can hold `t` (0001-01-01 to 9999-12-31 UTC).
+pub fn in_bigquery_range(t: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&t.year())
 }
 
 /// The first instant of `day` in `tz`. On a day whose midnight does not exist
@@ -95,6 +120,7 @@ pub fn today(tz: &Tz, now: DateTime<Utc>) -> NaiveDate {
 
 /// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'`.
 pub fn timestamp_literal(t: DateTime<Utc>) -> String {
+    let t = without_leap_second(t);
     let micros = t.timestamp_subsec_micros();
     if micros == 0 {
         format!("TIMESTAMP '{}+00:00'", t.format("%Y-%m-%d %H:%M:%S"))
@@ -104,6 +130,16 @@ pub fn timestamp_literal(t: DateTime<Utc>) -> String {
             t.format("%Y-%m-%d %H:%M:%S")
         )
     }
+}
+
+/// A resolved literal's year is 1 to 9999 (`TIMESTAMP '0000-...`, a
+/// negative or five-digit year, is not).
+fn in_range(literal: &str) -> bool {
+    let year = literal
+        .split_once('\'')
+        .map(|(_, rest)| rest.split('-').next().unwrap_or_default())
+        .unwrap_or_default();
+    year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) && year != "0000"
 }
 
 fn date_literal(d: NaiveDate) -> String {
@@ -116,6 +152,7 @@ fn shift_days(d: NaiveDate, days: i64) -> Option<NaiveDate> {
 
 fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<String> {
     let (kind, arg) = body.split_once(':')?;
+    let now = without_leap_second(now);
     let today = today(tz, now);
     let hours_back = |s: &str| -> Option<DateTime<Utc>> {
         let h: i64 = s.strip_prefix("now-")?.strip_suffix('h')?.parse().ok()?;
@@ -173,6 +210,11 @@ pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, Core
                         let v = resolve(body, tz, now).ok_or_else(|| {
                             CoreError::Argument(format!("unknown placeholder {{{{{body}}}}}"))
                         })?;
+                        if !in_range(&v) {
+                            return Err(CoreError::Argument(format!(
+                                "{{{{{body}}}}} at {now} falls outside BigQuery's range (years 1 to 9999)"
+                            )));
+                        }
                         out.push_str(&v);
                         resolved.push((body, v));
                     }
@@ -190,6 +232,27 @@ pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, Core
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leap_second_is_the_last_microsecond_before_it() {
+        let t = parse_now("2016-12-31T23:59:60.5Z").unwrap();
+        assert_eq!(
+            timestamp_literal(t),
+            "TIMESTAMP '2016-12-31 23:59:59.999999+00:00'"
+        );
+    }
+
+    #[test]
+    fn instants_outside_bigquerys_range_are_errors() {
+        assert!(parse_now("0000-12-31T23:00:00Z").is_err());
+        let tz = parse_time_zone("UTC").unwrap();
+        let now = parse_now("0001-01-01T10:00:00Z").unwrap();
+        assert!(substitute("SELECT {{ts:now}}", &tz, now).is_ok());
+        let e = substitute("SELECT {{ts:now-24h}}", &tz, now).unwrap_err();
+        assert!(e.to_string().contains("outside BigQuery's range"), "{e}");
+        let e = substitute("SELECT {{date:today-1d}}", &tz, now).unwrap_err();
+        assert!(e.to_string().contains("outside BigQuery's range"), "{e}");
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         parse_now(s).unwrap()

@@ -11,7 +11,7 @@ use segments_core::messages::{CheckJobMessage, JobAction, JobInput, SegmentComma
 use segments_core::model::Segment;
 use segments_core::sql::drop_table;
 use segments_core::time::parse_time_zone;
-use segments_core::{parse_segment, render_segment, validate_segment};
+use segments_core::{check_segment, parse_segment, render_segment};
 use segments_infra::ports::{JobRecord, QueryJob, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
@@ -65,7 +65,8 @@ pub async fn handle(
     };
     match cmd {
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
-            let seg = parse_segment(segment)?;
+            // Every error, structural and against the catalog, in one answer.
+            let seg = check_segment(segment, &app.catalog)?;
             if let Some(owner) = &seg.account_id
                 && owner != account
             {
@@ -73,7 +74,6 @@ pub async fn handle(
                     "segment.accountId {owner} differs from the message's accountId {account}"
                 )));
             }
-            validate_segment(&seg, &app.catalog)?;
             if let SegmentCommand::Update { .. } = cmd
                 && app.ports.store.segment(account, &seg.id).await?.is_none()
             {

@@ -153,7 +153,7 @@ impl Config {
                 bigquery.project
             ));
         }
-        if !segments_core::sql::is_identifier(&format!("{}x", bigquery.dataset_prefix)) {
+        if !segments_core::sql::is_dataset_id(&format!("{}x", bigquery.dataset_prefix)) {
             v.problems.push(format!(
                 "BIGQUERY_DATASET_PREFIX is not a dataset name prefix: {:?}",
                 bigquery.dataset_prefix

@@ -20,6 +20,12 @@ pub fn is_identifier(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
+/// A BigQuery dataset id: letters, digits and underscores, up to 1,024,
+/// which may start with a digit (a dataset per account id often does).
+pub fn is_dataset_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 1024 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 /// A GCP project id as BigQuery accepts it, optionally domain-scoped
 /// (`example.com:my-project`).
 pub fn is_project_id(s: &str) -> bool {
@@ -68,8 +74,13 @@ impl Target {
         if !is_project_id(project) {
             return Err(format!("{project:?} is not a valid BigQuery project id"));
         }
-        let dataset = Ident::new(dataset)
-            .ok_or_else(|| format!("{dataset:?} is not a valid BigQuery dataset name"))?;
+        if !is_dataset_id(dataset) {
+            return Err(format!(
+                "{dataset:?} is not a valid BigQuery dataset name (letters, digits and _, at most 1024)"
+            ));
+        }
+        // Always rendered inside backquotes, so a leading digit is safe.
+        let dataset = Ident(Cow::Owned(dataset.to_string()));
         Ok(Target {
             project: project.to_string(),
             dataset,
