@@ -1,7 +1,7 @@
 //! Report queries (SPEC §7): one query per segment and comparison segment that
 //! keeps the report's rows whose object belongs to the segment.
 
-use crate::catalog::{Catalog, ColumnType, ObjectDef};
+use crate::catalog::{Aggregate, Catalog, ColumnType, Link, MetricDef, ObjectDef, SourceDef};
 use crate::compile::OBJECT_ID;
 use crate::error::{CoreError, ValidationErrors};
 use crate::model::Number;
@@ -87,6 +87,8 @@ fn opt_str(v: &Value, key: &str, errs: &mut ValidationErrors) -> Option<String> 
 fn names(v: &Value, key: &str, errs: &mut ValidationErrors) -> Vec<String> {
     match v.get(key) {
         None | Some(Value::Null) => vec![],
+        // A single name where a list is expected is a one-item list (SPEC §3).
+        Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -108,7 +110,9 @@ fn names(v: &Value, key: &str, errs: &mut ValidationErrors) -> Vec<String> {
 fn segment_list(v: &Value, key: &str, errs: &mut ValidationErrors) -> Vec<ReportSegment> {
     let items = match v.get(key) {
         None | Some(Value::Null) => return vec![],
-        Some(Value::Array(items)) => items,
+        Some(Value::Array(items)) => items.as_slice(),
+        // A single id where a list is expected is a one-item list (SPEC §3).
+        Some(one @ Value::String(_)) => std::slice::from_ref(one),
         Some(_) => {
             errs.push(key, "must be an array of segment ids");
             return vec![];
@@ -226,9 +230,9 @@ pub fn parse_report_value(v: &Value) -> Result<ReportRequest, ValidationErrors> 
     let whole = |key: &str, default: u64, max: u64, errs: &mut ValidationErrors| -> u64 {
         match v.get(key) {
             None | Some(Value::Null) => default,
-            Some(x) => match number_of(x) {
-                Some(Number::Int(n)) if n >= 0 && (n as u64) <= max => n as u64,
-                _ => {
+            Some(x) => match whole_number(x, max) {
+                Some(n) => n,
+                None => {
                     errs.push(key, format!("must be a whole number from 0 to {max}"));
                     default
                 }
@@ -237,23 +241,7 @@ pub fn parse_report_value(v: &Value) -> Result<ReportRequest, ValidationErrors> 
     };
     let limit = whole("limit", DEFAULT_LIMIT, MAX_LIMIT, &mut errs);
     let offset = whole("offset", 0, MAX_OFFSET, &mut errs);
-    let sort = v.get("sort");
-    let sort_by = sort
-        .and_then(|s| s.get("by"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let descending = match sort
-        .and_then(|s| s.get("direction"))
-        .and_then(Value::as_str)
-    {
-        None => true,
-        Some(d) if d.eq_ignore_ascii_case("desc") => true,
-        Some(d) if d.eq_ignore_ascii_case("asc") => false,
-        Some(d) => {
-            errs.push("sort.direction", format!("{d:?} is neither asc nor desc"));
-            true
-        }
-    };
+    let (sort_by, descending) = sort_of(v.get("sort"), &mut errs);
     let req = ReportRequest {
         account_id: opt_str(v, "accountId", &mut errs),
         account_time_zone: opt_str(v, "accountTimeZone", &mut errs),
@@ -271,6 +259,52 @@ pub fn parse_report_value(v: &Value) -> Result<ReportRequest, ValidationErrors> 
         offset,
     };
     errs.into_result(req)
+}
+
+/// `x` as a whole number from 0 to `max`: an integer, an integral float (`5.0`),
+/// or a numeric string; fractions, negatives and larger values are refused.
+fn whole_number(x: &Value, max: u64) -> Option<u64> {
+    match number_of(x)? {
+        Number::Int(n) => u64::try_from(n).ok().filter(|n| *n <= max),
+        // The bounds are checked on the float, so the cast cannot saturate.
+        Number::Float(f) if f.fract() == 0.0 && (0.0..=max as f64).contains(&f) => Some(f as u64),
+        Number::Float(_) => None,
+    }
+}
+
+/// `sort`: `{"by": name, "direction": "asc" | "desc"}`; both optional, newest
+/// first (descending) by default. Wrong types are errors, never ignored.
+fn sort_of(sort: Option<&Value>, errs: &mut ValidationErrors) -> (Option<String>, bool) {
+    let s = match sort {
+        None | Some(Value::Null) => return (None, true),
+        Some(Value::Object(s)) => s,
+        Some(_) => {
+            errs.push("sort", "must be an object {\"by\", \"direction\"}");
+            return (None, true);
+        }
+    };
+    let by = match s.get("by") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) => Some(b.clone()),
+        Some(_) => {
+            errs.push("sort.by", "must be a string (a dimension or metric name)");
+            None
+        }
+    };
+    let descending = match s.get("direction") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(d)) if d.eq_ignore_ascii_case("desc") => true,
+        Some(Value::String(d)) if d.eq_ignore_ascii_case("asc") => false,
+        Some(Value::String(d)) => {
+            errs.push("sort.direction", format!("{d:?} is neither asc nor desc"));
+            true
+        }
+        Some(_) => {
+            errs.push("sort.direction", "must be the string \"asc\" or \"desc\"");
+            true
+        }
+    };
+    (by, descending)
 }
 
 /// A report column: how it is computed and what it is called.
@@ -305,7 +339,231 @@ fn dimension(obj: &ObjectDef, name: &str, tz: &Tz) -> Result<Column, String> {
     }
 }
 
-fn metric(obj: &ObjectDef, name: &str) -> Result<Column, String> {
+/// One per-object aggregate read from an activity source.
+struct Measure {
+    aggregate: Aggregate,
+    column: Option<Ident>,
+    filter: Vec<(Ident, String)>,
+}
+
+/// The per-object aggregates of one activity source, joined to the report's
+/// objects as `LEFT JOIN (SELECT k, v0, v1, ...) AS m{i} ON m{i}.k = o.id`.
+struct SourceJoin<'c> {
+    name: &'c str,
+    source: &'c SourceDef,
+    measures: Vec<Measure>,
+}
+
+impl SourceJoin<'_> {
+    fn alias(i: usize) -> String {
+        format!("m{i}")
+    }
+}
+
+/// The report's per-object aggregate metrics, grouped by source so each source
+/// is read once per query.
+#[derive(Default)]
+struct Activity<'c> {
+    joins: Vec<SourceJoin<'c>>,
+}
+
+impl<'c> Activity<'c> {
+    /// Adds a measure; returns the column of the joined subquery holding it.
+    fn add(&mut self, name: &'c str, source: &'c SourceDef, measure: Measure) -> Expr {
+        let si = match self.joins.iter().position(|j| j.name == name) {
+            Some(i) => i,
+            None => {
+                self.joins.push(SourceJoin {
+                    name,
+                    source,
+                    measures: Vec::new(),
+                });
+                self.joins.len() - 1
+            }
+        };
+        let join = &mut self.joins[si];
+        join.measures.push(measure);
+        Expr::col(
+            SourceJoin::alias(si),
+            &Ident::trusted(&format!("v{}", join.measures.len() - 1)),
+        )
+    }
+
+    /// The LEFT JOINs, each to `SELECT link AS k, agg AS v0, ... FROM source
+    /// WHERE link present AND time in [from, until) GROUP BY link`: only the
+    /// columns the measures need, and a literal time range so BigQuery prunes
+    /// partitions.
+    fn joins(
+        &self,
+        object: SegmentObject,
+        oid: &Expr,
+        target: &Target,
+        from: TimeRef,
+        until: TimeRef,
+    ) -> Vec<Join> {
+        let mut out = Vec::new();
+        for (si, j) in self.joins.iter().enumerate() {
+            let s = j.source;
+            // `add` is only called for sources that link to the object.
+            let Some((key, mut filter)) = link_key(s, object) else {
+                continue;
+            };
+            let time = Expr::col("s", &Ident::trusted(&s.time));
+            filter.push(time.clone().bin(BinOp::GtEq, Expr::Time(from)));
+            filter.push(time.bin(BinOp::Lt, Expr::Time(until)));
+            let mut sel = Select {
+                from: Some(FromItem::Table {
+                    table: target.table(&s.table),
+                    alias: "s".into(),
+                }),
+                filter: Some(Expr::and(filter)),
+                group_by: vec![key.clone()],
+                ..Default::default()
+            }
+            .item(key, Some("k"));
+            for (mi, m) in j.measures.iter().enumerate() {
+                sel = sel.item(per_object(m), Some(&format!("v{mi}")));
+            }
+            let alias = SourceJoin::alias(si);
+            out.push(Join {
+                kind: JoinKind::Left,
+                item: FromItem::Subquery {
+                    query: Box::new(Query::select(sel)),
+                    alias: alias.clone().into(),
+                },
+                on: Expr::col(alias, &Ident::fixed("k")).eq(oid.clone()),
+            });
+        }
+        out
+    }
+}
+
+/// How a source row reaches the report's object: the key expression and the
+/// conditions that make the link valid (as the segment compiler links them).
+fn link_key(source: &SourceDef, object: SegmentObject) -> Option<(Expr, Vec<Expr>)> {
+    match source.link(object)? {
+        Link::Column(col) => {
+            let k = Expr::col("s", &Ident::trusted(col));
+            Some((k.clone(), vec![k.is_not_null()]))
+        }
+        Link::Crm {
+            object_column,
+            id_column,
+        } => {
+            let k = Expr::col("s", &Ident::trusted(id_column));
+            Some((
+                k.clone(),
+                vec![
+                    Expr::col("s", &Ident::trusted(object_column)).eq(Expr::str(object.as_str())),
+                    k.is_not_null(),
+                ],
+            ))
+        }
+    }
+}
+
+/// One object's aggregate over its source rows, as metric-focus conditions
+/// compute it; a metric's `filter` keeps only matching rows.
+fn per_object(m: &Measure) -> Expr {
+    let cond = Expr::and(
+        m.filter
+            .iter()
+            .map(|(c, v)| Expr::col("s", c).eq(Expr::str(v)))
+            .collect(),
+    );
+    let has_filter = !m.filter.is_empty();
+    let arg = |col: &Ident| {
+        let c = Expr::col("s", col);
+        if has_filter {
+            Expr::func("IF", vec![cond.clone(), c, Expr::Null])
+        } else {
+            c
+        }
+    };
+    let agg = |func: &'static str, distinct: bool, col: &Ident| Expr::Agg {
+        func,
+        distinct,
+        arg: Box::new(arg(col)),
+    };
+    match (m.aggregate, &m.column) {
+        (Aggregate::Count, None) if has_filter => Expr::func("COUNTIF", vec![cond.clone()]),
+        (_, None) => Expr::CountStar,
+        (Aggregate::Count, Some(c)) => agg("COUNT", false, c),
+        (Aggregate::CountDistinct, Some(c)) => agg("COUNT", true, c),
+        (Aggregate::Sum, Some(c)) => agg("SUM", false, c),
+        (Aggregate::Avg, Some(c)) => agg("AVG", false, c),
+        (Aggregate::Min, Some(c)) => agg("MIN", false, c),
+        (Aggregate::Max, Some(c)) => agg("MAX", false, c),
+    }
+}
+
+/// A catalog metric aggregated over an activity source, per report row: the
+/// sum of the group's objects' values for count and sum metrics (objects
+/// without activity add 0); the extreme over the group's activity for min and
+/// max; for avg, the group's activity total over its row count (NULL when the
+/// group has no activity, like avg/min/max of a single object).
+fn aggregate_metric<'c>(
+    catalog: &'c Catalog,
+    object: SegmentObject,
+    def: &'c MetricDef,
+    activity: &mut Activity<'c>,
+) -> Result<Expr, String> {
+    let (Some(src), Some(aggregate)) = (def.source.as_deref(), def.aggregate) else {
+        return Err("the catalog gives this metric neither a row nor a source".into());
+    };
+    let Some(source) = catalog.sources.get(src) else {
+        return Err(format!("the catalog has no source {src:?}"));
+    };
+    if source.link(object).is_none() {
+        return Err(format!("{} rows do not link to {object}", source.table));
+    }
+    let column = def.column.as_deref().map(Ident::trusted);
+    let filter: Vec<(Ident, String)> = def
+        .filter
+        .iter()
+        .map(|(k, v)| (Ident::trusted(k), v.clone()))
+        .collect();
+    let mut add = |aggregate: Aggregate| {
+        activity.add(
+            src,
+            source,
+            Measure {
+                aggregate,
+                column: column.clone(),
+                filter: filter.clone(),
+            },
+        )
+    };
+    let outer = |func: &'static str, arg: Expr| Expr::Agg {
+        func,
+        distinct: false,
+        arg: Box::new(arg),
+    };
+    Ok(match aggregate {
+        Aggregate::Count | Aggregate::CountDistinct | Aggregate::Sum => {
+            let v = add(aggregate);
+            outer("SUM", Expr::func("COALESCE", vec![v, Expr::Int(0)]))
+        }
+        Aggregate::Min => outer("MIN", add(Aggregate::Min)),
+        Aggregate::Max => outer("MAX", add(Aggregate::Max)),
+        Aggregate::Avg => {
+            let total = add(Aggregate::Sum);
+            let rows = add(Aggregate::Count);
+            Expr::func("SAFE_DIVIDE", vec![outer("SUM", total), outer("SUM", rows)])
+        }
+    })
+}
+
+/// A report metric: `count` (or the table's name) counts the objects; a
+/// catalog metric is a row value (summed) or an aggregate over the objects'
+/// activity inside the date range; a numeric column is summed.
+fn metric<'c>(
+    catalog: &'c Catalog,
+    object: SegmentObject,
+    obj: &'c ObjectDef,
+    name: &str,
+    activity: &mut Activity<'c>,
+) -> Result<Column, String> {
     let alias = Ident::new(name).ok_or_else(|| format!("{name:?} is not a valid metric name"))?;
     let oid = Ident::trusted(&obj.id);
     if name == "count" || name == obj.table {
@@ -316,27 +574,37 @@ fn metric(obj: &ObjectDef, name: &str) -> Result<Column, String> {
         };
         return Ok(Column { expr: e, alias });
     }
-    let col = match obj.metrics.get(name).and_then(|m| m.row.as_deref()) {
-        Some(row) => Some(row),
-        None => obj
-            .columns
-            .get_key_value(name)
-            .filter(|(_, t)| t.is_numeric())
-            .map(|(k, _)| k.as_str()),
+    let sum_of = |c: &str| Expr::Agg {
+        func: "SUM",
+        distinct: false,
+        arg: Box::new(Expr::col("o", &Ident::trusted(c))),
     };
-    match col {
-        Some(c) => Ok(Column {
-            expr: Expr::Agg {
-                func: "SUM",
-                distinct: false,
-                arg: Box::new(Expr::col("o", &Ident::trusted(c))),
-            },
+    if let Some(def) = obj.metrics.get(name) {
+        let expr = match def.row.as_deref() {
+            Some(row) => sum_of(row),
+            None => aggregate_metric(catalog, object, def, activity)
+                .map_err(|e| format!("metric {name:?}: {e}"))?,
+        };
+        return Ok(Column { expr, alias });
+    }
+    match obj.columns.get(name) {
+        Some(t) if t.is_numeric() => Ok(Column {
+            expr: sum_of(name),
             alias,
         }),
-        None => Err(format!(
-            "unknown metric {name:?} for a {} report (use \"count\", \"{}\" or a numeric field)",
-            obj.table, obj.table
-        )),
+        _ => {
+            let known: Vec<&str> = obj.metrics.keys().map(String::as_str).collect();
+            Err(format!(
+                "unknown metric {name:?} for a {} report (use \"count\", \"{}\", a numeric field or a catalog metric: {})",
+                obj.table,
+                obj.table,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        }
     }
 }
 
@@ -369,8 +637,9 @@ pub fn render_report(
         req.metrics.clone()
     };
     let mut mets = Vec::new();
+    let mut activity = Activity::default();
     for (i, m) in metric_names.iter().enumerate() {
-        match metric(obj, m) {
+        match metric(catalog, req.object, obj, m, &mut activity) {
             Ok(c) => mets.push(c),
             Err(e) => errs.push(format!("metrics[{i}]"), e),
         }
@@ -403,6 +672,17 @@ pub fn render_report(
         errs.push("dateRange.endDate", "is out of range");
         return Err(errs.into());
     };
+    // The activity of aggregate metrics is limited to the report's date range,
+    // the same bounds that keep the object rows.
+    let from = TimeRef::DayStart(req.start);
+    let until = TimeRef::DayStart(after_end);
+    let activity_joins = activity.joins(
+        req.object,
+        &Expr::col("o", &Ident::trusted(&obj.id)),
+        target,
+        from,
+        until,
+    );
     let build = |list: &[ReportSegment],
                  key: &str,
                  errs: &mut ValidationErrors|
@@ -412,10 +692,8 @@ pub fn render_report(
             let path = format!("{key}[{i}]");
             let oid = Expr::col("o", &Ident::trusted(&obj.id));
             let mut filter = vec![
-                Expr::col("o", &Ident::trusted(&obj.time))
-                    .bin(BinOp::GtEq, Expr::Time(TimeRef::DayStart(req.start))),
-                Expr::col("o", &Ident::trusted(&obj.time))
-                    .bin(BinOp::Lt, Expr::Time(TimeRef::DayStart(after_end))),
+                Expr::col("o", &Ident::trusted(&obj.time)).bin(BinOp::GtEq, Expr::Time(from)),
+                Expr::col("o", &Ident::trusted(&obj.time)).bin(BinOp::Lt, Expr::Time(until)),
             ];
             if !seg.all_data {
                 let seg_object = seg.object.unwrap_or(req.object);
@@ -456,6 +734,7 @@ pub fn render_report(
                     table: target.table(&obj.table),
                     alias: "o".into(),
                 }),
+                joins: activity_joins.clone(),
                 filter: Some(Expr::and(filter)),
                 group_by: dims.iter().map(|d| d.expr.clone()).collect(),
                 limit: Some(req.limit),
@@ -492,4 +771,303 @@ pub fn render_report(
         comparison_segments,
     })
     .map_err(CoreError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "object": "user",
+            "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"},
+            "segments": ["a1"]
+        })
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut v = base();
+        v[key] = value;
+        v
+    }
+
+    fn errors(v: &Value) -> Vec<String> {
+        match parse_report_value(v) {
+            Ok(r) => panic!("accepted: {r:?}"),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn ok(v: &Value) -> ReportRequest {
+        parse_report_value(v).unwrap_or_else(|e| panic!("refused: {e}"))
+    }
+
+    fn seg(id: &str) -> ReportSegment {
+        ReportSegment {
+            id: id.into(),
+            object: None,
+            all_data: false,
+        }
+    }
+
+    #[test]
+    fn report_a_single_segment_id_is_a_one_item_list() {
+        let r = ok(&with("segments", json!("a1")));
+        assert_eq!(r.segments, vec![seg("a1")]);
+        let mut v = with("segments", Value::Null);
+        v["comparisonSegments"] = json!("b2");
+        let r = ok(&v);
+        assert_eq!(r.segments, vec![]);
+        assert_eq!(r.comparison_segments, vec![seg("b2")]);
+        // The single id is still checked, at the path of its one item.
+        assert_eq!(
+            errors(&with("segments", json!("a b"))),
+            vec![r#"segments[0]: "a b" is not a segment id"#]
+        );
+        assert_eq!(
+            errors(&with("segments", json!(5))),
+            vec!["segments: must be an array of segment ids"]
+        );
+    }
+
+    #[test]
+    fn report_a_single_dimension_or_metric_name_is_a_one_item_list() {
+        let mut v = with("metrics", json!("sessions"));
+        v["dimensions"] = json!("country");
+        let r = ok(&v);
+        assert_eq!(r.metrics, vec!["sessions"]);
+        assert_eq!(r.dimensions, vec!["country"]);
+        assert_eq!(
+            errors(&with("metrics", json!(3))),
+            vec!["metrics: must be an array of names"]
+        );
+    }
+
+    #[test]
+    fn report_sort_reads_by_and_direction() {
+        let r = ok(&with("sort", json!({"by": "sessions", "direction": "ASC"})));
+        assert_eq!(
+            (r.sort_by.as_deref(), r.descending),
+            (Some("sessions"), false)
+        );
+        let r = ok(&with("sort", json!({"direction": "desc"})));
+        assert_eq!((r.sort_by, r.descending), (None, true));
+        let r = ok(&base());
+        assert_eq!((r.sort_by, r.descending), (None, true));
+        let r = ok(&with("sort", Value::Null));
+        assert_eq!((r.sort_by, r.descending), (None, true));
+    }
+
+    #[test]
+    fn report_sort_of_the_wrong_type_is_an_error_naming_its_path() {
+        assert_eq!(
+            errors(&with("sort", json!({"by": 5, "direction": 7}))),
+            vec![
+                "sort.by: must be a string (a dimension or metric name)",
+                r#"sort.direction: must be the string "asc" or "desc""#,
+            ]
+        );
+        assert_eq!(
+            errors(&with("sort", json!({"by": ["a"], "direction": true}))),
+            vec![
+                "sort.by: must be a string (a dimension or metric name)",
+                r#"sort.direction: must be the string "asc" or "desc""#,
+            ]
+        );
+        assert_eq!(
+            errors(&with("sort", json!({"direction": "up"}))),
+            vec![r#"sort.direction: "up" is neither asc nor desc"#]
+        );
+        assert_eq!(
+            errors(&with("sort", json!("sessions"))),
+            vec![r#"sort: must be an object {"by", "direction"}"#]
+        );
+    }
+
+    #[test]
+    fn report_limit_and_offset_take_whole_numbers_written_as_floats() {
+        let mut v = with("limit", json!(5.0));
+        v["offset"] = json!(20.0);
+        let r = ok(&v);
+        assert_eq!((r.limit, r.offset), (5, 20));
+        let mut v = with("limit", json!(0));
+        v["offset"] = json!(-0.0);
+        let r = ok(&v);
+        assert_eq!((r.limit, r.offset), (0, 0));
+        let r = ok(&with("limit", json!(MAX_LIMIT as f64)));
+        assert_eq!(r.limit, MAX_LIMIT);
+        let r = ok(&with("offset", json!(MAX_OFFSET)));
+        assert_eq!(r.offset, MAX_OFFSET);
+        let r = ok(&base());
+        assert_eq!((r.limit, r.offset), (DEFAULT_LIMIT, 0));
+        let r = ok(&with("limit", json!("7")));
+        assert_eq!(r.limit, 7);
+    }
+
+    #[test]
+    fn report_limit_and_offset_refuse_fractions_negatives_and_absurd_values() {
+        let limit_err = format!("limit: must be a whole number from 0 to {MAX_LIMIT}");
+        let offset_err = format!("offset: must be a whole number from 0 to {MAX_OFFSET}");
+        for bad in [
+            json!(5.5),
+            json!(-1),
+            json!(-1.0),
+            json!(MAX_LIMIT + 1),
+            json!(MAX_LIMIT as f64 + 1.0),
+            json!(1e300),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!("5.5"),
+            json!("many"),
+            json!(true),
+            json!([5]),
+        ] {
+            assert_eq!(
+                errors(&with("limit", bad.clone())),
+                vec![limit_err.clone()],
+                "limit {bad}"
+            );
+        }
+        for bad in [
+            json!(0.5),
+            json!(-3),
+            json!(-2.0),
+            json!(MAX_OFFSET + 1),
+            json!(1e19),
+            json!({"n": 1}),
+        ] {
+            assert_eq!(
+                errors(&with("offset", bad.clone())),
+                vec![offset_err.clone()],
+                "offset {bad}"
+            );
+        }
+    }
+
+    fn render(v: Value) -> Result<Vec<String>, String> {
+        let req = parse_report_value(&v).map_err(|e| e.to_string())?;
+        let target = Target::new("p", "d").unwrap();
+        let tz = crate::time::parse_time_zone("UTC").unwrap();
+        let now = crate::time::parse_now("2024-07-01T00:00:00Z").unwrap();
+        let out = render_report(&req, &Catalog::default_catalog(), &target, &tz, now)
+            .map_err(|e| e.to_string())?;
+        Ok(out.segments.into_iter().map(|q| q.query).collect())
+    }
+
+    #[test]
+    fn report_aggregate_metrics_join_per_object_activity_inside_the_range() {
+        let mut v = with(
+            "metrics",
+            json!(["count", "sessions", "pageviews", "revenue"]),
+        );
+        v["dimensions"] = json!(["country"]);
+        let q = render(v).unwrap();
+        assert_eq!(
+            q,
+            vec![
+                "SELECT o.`country` AS `country`, COUNT(DISTINCT o.`user_id`) AS `count`, SUM(COALESCE(m0.`v0`, 0)) AS `sessions`, SUM(COALESCE(m0.`v1`, 0)) AS `pageviews`, SUM(COALESCE(m1.`v0`, 0)) AS `revenue`
+FROM `p.d.users` AS o
+LEFT JOIN (
+  SELECT s.`user_id` AS `k`, COUNT(*) AS `v0`, SUM(s.`pageviews`) AS `v1`
+  FROM `p.d.sessions` AS s
+  WHERE s.`user_id` IS NOT NULL AND s.`started_at` >= TIMESTAMP '2024-06-01 00:00:00+00:00' AND s.`started_at` < TIMESTAMP '2024-07-01 00:00:00+00:00'
+  GROUP BY s.`user_id`
+) AS m0 ON m0.`k` = o.`user_id`
+LEFT JOIN (
+  SELECT s.`user_id` AS `k`, SUM(IF(s.`event_name` = 'purchase', s.`revenue`, NULL)) AS `v0`
+  FROM `p.d.ecommerce_events` AS s
+  WHERE s.`user_id` IS NOT NULL AND s.`event_timestamp` >= TIMESTAMP '2024-06-01 00:00:00+00:00' AND s.`event_timestamp` < TIMESTAMP '2024-07-01 00:00:00+00:00'
+  GROUP BY s.`user_id`
+) AS m1 ON m1.`k` = o.`user_id`
+WHERE o.`last_seen_at` >= TIMESTAMP '2024-06-01 00:00:00+00:00' AND o.`last_seen_at` < TIMESTAMP '2024-07-01 00:00:00+00:00' AND o.`user_id` IN (
+  SELECT seg.`object_id`
+  FROM `p.d.segment_a1` AS seg
+)
+GROUP BY o.`country`
+ORDER BY `count` DESC, `country` ASC
+LIMIT 100 OFFSET 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn report_avg_min_max_metrics_combine_over_the_groups_activity() {
+        let q = render(with("metrics", json!(["avg_session_duration"]))).unwrap();
+        assert!(
+            q[0].contains("SAFE_DIVIDE(SUM(m0.`v0`), SUM(m0.`v1`)) AS `avg_session_duration`"),
+            "{}",
+            q[0]
+        );
+        assert!(
+            q[0].contains("SUM(s.`duration_seconds`) AS `v0`, COUNT(s.`duration_seconds`) AS `v1`"),
+            "{}",
+            q[0]
+        );
+        let mut v = with("metrics", json!(["max_order_value", "web_conversions"]));
+        v["object"] = json!("people");
+        let q = render(v).unwrap();
+        assert!(
+            q[0].contains(
+                "MAX(m0.`v0`) AS `max_order_value`, SUM(COALESCE(m1.`v0`, 0)) AS `web_conversions`"
+            ),
+            "{}",
+            q[0]
+        );
+        assert!(
+            q[0].contains("MAX(IF(s.`event_name` = 'purchase', s.`revenue`, NULL)) AS `v0`"),
+            "{}",
+            q[0]
+        );
+    }
+
+    #[test]
+    fn report_crm_activity_links_through_the_crm_object_columns() {
+        let mut v = with("metrics", json!(["sales_conversions", "amount"]));
+        v["object"] = json!("crm-contact");
+        let q = render(v).unwrap();
+        assert!(
+            q[0].contains("WHERE s.`crm_object` = 'crm-contact' AND s.`crm_object_id` IS NOT NULL AND s.`converted_at` >= "),
+            "{}",
+            q[0]
+        );
+        assert!(q[0].contains("SUM(o.`amount`) AS `amount`"), "{}", q[0]);
+    }
+
+    #[test]
+    fn report_metrics_of_row_values_and_columns_read_no_activity() {
+        let mut v = with(
+            "metrics",
+            json!(["sessions", "pageviews", "duration_seconds"]),
+        );
+        v["object"] = json!("session");
+        let q = render(v).unwrap();
+        assert!(!q[0].contains("JOIN"), "{}", q[0]);
+        assert!(
+            q[0].starts_with("SELECT COUNT(DISTINCT o.`session_id`) AS `sessions`, SUM(o.`pageviews`) AS `pageviews`, SUM(o.`duration_seconds`) AS `duration_seconds`\n"),
+            "{}",
+            q[0]
+        );
+    }
+
+    #[test]
+    fn report_unknown_metrics_are_still_refused() {
+        let err = render(with("metrics", json!(["sessions", "bogus"]))).unwrap_err();
+        assert_eq!(
+            err,
+            r#"metrics[1]: unknown metric "bogus" for a users report (use "count", "users", a numeric field or a catalog metric: avg_session_duration, duration_seconds, pageviews, revenue, sessions, web_conversions)"#
+        );
+    }
+
+    #[test]
+    fn report_sort_by_an_aggregate_metric() {
+        let mut v = with("metrics", json!(["sessions", "pageviews"]));
+        v["sort"] = json!({"by": "pageviews", "direction": "asc"});
+        let q = render(v).unwrap();
+        assert!(
+            q[0].ends_with("ORDER BY `pageviews` ASC\nLIMIT 100 OFFSET 0"),
+            "{}",
+            q[0]
+        );
+    }
 }
