@@ -576,14 +576,9 @@ fn parse_operand(
         }
         MatchesRegex | NotMatchRegex => {
             let pattern = scalar_text(v, path, errs)?;
-            if let Err(e) = regex_syntax::Parser::new().parse(&pattern) {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("invalid")
-                    .to_string();
-                errs.push(path, format!("not a valid regular expression: {first}"));
+            // BigQuery runs RE2: what RE2 parses, as written, and nothing else.
+            if let Err(e) = crate::re2::check(&pattern) {
+                errs.push(path, format!("not a valid regular expression (RE2): {e}"));
                 return None;
             }
             Some(Operand::Regex(pattern))
