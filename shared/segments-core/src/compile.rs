@@ -845,6 +845,14 @@ impl<'c> Compiler<'c> {
             );
             return None;
         };
+        // crm-lifetime-count counts related CRM objects (SPEC §3).
+        if !in_range && !related.is_crm() {
+            self.err(
+                format!("{path}.key"),
+                format!("crm-lifetime-count counts CRM objects; {key:?} is not one"),
+            );
+            return None;
+        }
         let ri = match relations
             .iter()
             .position(|r| r.related == related && r.in_range == in_range)

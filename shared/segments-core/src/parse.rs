@@ -321,13 +321,20 @@ fn parse_date_range(
             return None;
         }
     };
-    match obj.get("type").and_then(Value::as_str) {
-        None => {
+    let kind = match obj.get("type") {
+        None | Some(Value::Null) => {
             errs.push(format!("{path}.type"), "is required");
-            None
+            return None;
         }
-        Some("lifetime-of-the-object") => Some(DateRange::Lifetime),
-        Some("previous-period") => {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            errs.push(format!("{path}.type"), "must be a string");
+            return None;
+        }
+    };
+    match kind {
+        "lifetime-of-the-object" => Some(DateRange::Lifetime),
+        "previous-period" => {
             let days = parse_days(
                 obj.get("numberOfDaysPrevious"),
                 &format!("{path}.numberOfDaysPrevious"),
@@ -335,7 +342,7 @@ fn parse_date_range(
             )?;
             Some(DateRange::PreviousPeriod { days })
         }
-        Some("specific-date-range") => {
+        "specific-date-range" => {
             let start = parse_date(obj.get("startDate"), &format!("{path}.startDate"), errs);
             let end = parse_date(obj.get("endDate"), &format!("{path}.endDate"), errs);
             let (start, end) = (start?, end?);
@@ -348,7 +355,7 @@ fn parse_date_range(
             }
             Some(DateRange::Specific { start, end })
         }
-        Some(other) => {
+        other => {
             errs.push(
                 format!("{path}.type"),
                 format!("unknown date range type {other:?}"),
@@ -777,6 +784,15 @@ mod tests {
                 r#"ruleGroups[1].conjunction: unknown conjunction "xor""#,
                 r#"ruleGroups[1].g1.conjunction: unknown conjunction "nand""#,
             ]
+        );
+    }
+
+    #[test]
+    fn a_date_range_type_of_the_wrong_type_says_so() {
+        let v = json!({"id": "s1", "ruleGroups": [group(json!({"dateRangeFilter": {"type": 5}}))]});
+        assert_eq!(
+            errors(v),
+            vec!["ruleGroups[0].dateRangeFilter.type: must be a string"]
         );
     }
 

@@ -211,6 +211,22 @@ mod tests {
     }
 
     #[test]
+    fn crm_lifetime_count_counts_crm_objects_only() {
+        let seg = |key: &str| {
+            json!({"id": "s1", "ruleGroups": [{"mainOperator": "include", "segmentObject": "crm-account",
+                "conditionFocus": "metric",
+                "g0": {"type": "crm-lifetime-count", "key": key, "condition": "greater-than", "value": 1}}]})
+        };
+        assert_eq!(check(seg("crm-contact")), Vec::<String>::new());
+        assert_eq!(
+            check(seg("session")),
+            vec![
+                r#"ruleGroups[0].g0.key: crm-lifetime-count counts CRM objects; "session" is not one"#
+            ]
+        );
+    }
+
+    #[test]
     fn datasets_may_start_with_a_digit() {
         assert!(Target::new("p", "0d6f4b52_6a2c").is_ok());
         assert!(Target::new("p", "bad-name").is_err());
