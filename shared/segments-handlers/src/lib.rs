@@ -75,7 +75,7 @@ impl From<segments_core::CoreError> for Failure {
 impl App {
     /// Reads the configuration and connects every adapter.
     pub async fn from_env() -> Result<App, String> {
-        let config = Config::from_env().map_err(|e| e.to_string())?;
+        let config = Config::load().await.map_err(|e| e.to_string())?;
         let catalog = match std::env::var("SEGMENTS_CATALOG") {
             Ok(path) if !path.is_empty() => {
                 let text = std::fs::read_to_string(&path)

@@ -58,6 +58,8 @@ pub struct Config {
     pub pusher: PusherConfig,
     pub bytes_billed_threshold: i64,
     pub job_check_deadline_seconds: u32,
+    /// The Secrets Manager secret the secret variables came from, if any.
+    pub secrets_arn: Option<String>,
 }
 
 /// Reads variables from a map (the process environment in production).
@@ -108,8 +110,48 @@ impl Vars<'_> {
 }
 
 impl Config {
+    /// The environment only (no Secrets Manager).
     pub fn from_env() -> Result<Config, InfraError> {
         Config::from_map(&std::env::vars().collect())
+    }
+
+    /// What every function starts with: the environment, plus the secret
+    /// named by `SECRETS_ARN` when set ([`crate::secrets`]).
+    pub async fn load() -> Result<Config, InfraError> {
+        Config::load_from(std::env::vars().collect()).await
+    }
+
+    pub async fn load_from(mut vars: HashMap<String, String>) -> Result<Config, InfraError> {
+        let arn = vars
+            .get("SECRETS_ARN")
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        if let Some(arn) = arn {
+            let region = vars
+                .get("AWS_REGION")
+                .cloned()
+                .unwrap_or_else(|| "us-east-1".into());
+            let endpoint = vars.get("AWS_ENDPOINT_URL").cloned();
+            // Lambda's role credentials carry a session token and come from the
+            // environment; plain keys in `vars` serve local runs.
+            let keys = match (
+                vars.get("AWS_SESSION_TOKEN"),
+                vars.get("AWS_ACCESS_KEY_ID"),
+                vars.get("AWS_SECRET_ACCESS_KEY"),
+            ) {
+                (None, Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+                _ => None,
+            };
+            let sdk = crate::aws::sdk_config(
+                &region,
+                endpoint.as_deref(),
+                keys.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            )
+            .await;
+            let secret = crate::secrets::fetch(&sdk, &arn).await?;
+            crate::secrets::merge(&mut vars, &secret)?;
+        }
+        Config::from_map(&vars)
     }
 
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Config, InfraError> {
@@ -174,6 +216,7 @@ impl Config {
             bytes_billed_threshold: v
                 .num("SEGMENT_BYTES_BILLED_THRESHOLD", DEFAULT_BYTES_THRESHOLD),
             job_check_deadline_seconds: v.num("JOB_CHECK_DEADLINE_SECONDS", 300),
+            secrets_arn: v.opt("SECRETS_ARN"),
         };
         if v.problems.is_empty() {
             Ok(config)

@@ -13,6 +13,7 @@ pub mod pg_tls;
 pub mod ports;
 pub mod postgres;
 pub mod pusher;
+pub mod secrets;
 pub mod telemetry;
 pub mod wiring;
 
