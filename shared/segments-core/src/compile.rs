@@ -62,10 +62,47 @@ impl From<ColumnType> for Kind {
 }
 
 /// One aggregate requested from an activity source, per object.
-struct Measure {
-    aggregate: Aggregate,
-    column: Option<Ident>,
-    filter: Vec<(Ident, String)>,
+pub(crate) struct Measure {
+    pub(crate) aggregate: Aggregate,
+    pub(crate) column: Option<Ident>,
+    pub(crate) filter: Vec<(Ident, String)>,
+}
+
+impl Measure {
+    /// One object's aggregate over its source rows (alias `s`); the metric's
+    /// `filter` keeps only matching rows. Reports use it too.
+    pub(crate) fn per_object(&self) -> Expr {
+        let cond = Expr::and(
+            self.filter
+                .iter()
+                .map(|(c, v)| Expr::col("s", c).eq(Expr::str(v)))
+                .collect(),
+        );
+        let has_filter = !self.filter.is_empty();
+        let arg = |col: &Ident| {
+            let c = Expr::col("s", col);
+            if has_filter {
+                Expr::func("IF", vec![cond.clone(), c, Expr::Null])
+            } else {
+                c
+            }
+        };
+        let agg = |func: &'static str, distinct: bool, col: &Ident| Expr::Agg {
+            func,
+            distinct,
+            arg: Box::new(arg(col)),
+        };
+        match (self.aggregate, &self.column) {
+            (Aggregate::Count, None) if has_filter => Expr::func("COUNTIF", vec![cond.clone()]),
+            (_, None) => Expr::CountStar,
+            (Aggregate::Count, Some(c)) => agg("COUNT", false, c),
+            (Aggregate::CountDistinct, Some(c)) => agg("COUNT", true, c),
+            (Aggregate::Sum, Some(c)) => agg("SUM", false, c),
+            (Aggregate::Avg, Some(c)) => agg("AVG", false, c),
+            (Aggregate::Min, Some(c)) => agg("MIN", false, c),
+            (Aggregate::Max, Some(c)) => agg("MAX", false, c),
+        }
+    }
 }
 
 /// Aggregates of one source joined to the objects of a metric group.
@@ -894,49 +931,7 @@ impl<'c> Compiler<'c> {
         }
         .item(key, Some("k"));
         for (i, m) in sj.measures.iter().enumerate() {
-            let cond = Expr::and(
-                m.filter
-                    .iter()
-                    .map(|(c, v)| Expr::col("s", c).eq(Expr::str(v)))
-                    .collect(),
-            );
-            let has_filter = !m.filter.is_empty();
-            let arg = |col: &Ident| {
-                let c = Expr::col("s", col);
-                if has_filter {
-                    Expr::func("IF", vec![cond.clone(), c, Expr::Null])
-                } else {
-                    c
-                }
-            };
-            let e = match (m.aggregate, &m.column) {
-                (Aggregate::Count, None) if has_filter => Expr::func("COUNTIF", vec![cond.clone()]),
-                (Aggregate::Count, None) => Expr::CountStar,
-                (Aggregate::Count, Some(c)) => Expr::Agg {
-                    func: "COUNT",
-                    distinct: false,
-                    arg: Box::new(arg(c)),
-                },
-                (Aggregate::CountDistinct, Some(c)) => Expr::Agg {
-                    func: "COUNT",
-                    distinct: true,
-                    arg: Box::new(arg(c)),
-                },
-                (agg, Some(c)) => {
-                    let func = match agg {
-                        Aggregate::Sum => "SUM",
-                        Aggregate::Avg => "AVG",
-                        Aggregate::Min => "MIN",
-                        _ => "MAX",
-                    };
-                    Expr::Agg {
-                        func,
-                        distinct: false,
-                        arg: Box::new(arg(c)),
-                    }
-                }
-                (_, None) => Expr::CountStar,
-            };
+            let e = m.per_object();
             sel = sel.item(e, Some(&format!("v{i}")));
         }
         Some(Query::select(sel))

@@ -164,6 +164,29 @@ fn parse_group(v: &Value, path: &str, errs: &mut ValidationErrors) -> Option<Rul
     (errs.0.len() == before).then_some(group)
 }
 
+/// A group's or condition's `conjunction` (default and); ignored on the first
+/// group and on `g0` (SPEC §2), whatever it holds there.
+fn conjunction(
+    obj: &Map<String, Value>,
+    path: &str,
+    first: bool,
+    errs: &mut ValidationErrors,
+) -> Conjunction {
+    if first {
+        return Conjunction::And;
+    }
+    parse_enum(
+        obj,
+        "conjunction",
+        path,
+        "conjunction",
+        Conjunction::from_wire,
+        false,
+        errs,
+    )
+    .unwrap_or(Conjunction::And)
+}
+
 /// A group whose own fields parsed, with the conditions that parsed and
 /// their `gN` indexes (conditions with errors are left out).
 fn parse_group_parts(
@@ -184,21 +207,7 @@ fn parse_group_parts(
         true,
         errs,
     );
-    // Ignored on the first group (SPEC §2), whatever it holds.
-    let conjunction = if path == "ruleGroups[0]" {
-        Conjunction::And
-    } else {
-        parse_enum(
-            obj,
-            "conjunction",
-            path,
-            "conjunction",
-            Conjunction::from_wire,
-            false,
-            errs,
-        )
-        .unwrap_or(Conjunction::And)
-    };
+    let conjunction = conjunction(obj, path, path == "ruleGroups[0]", errs);
     let object = parse_enum(
         obj,
         "segmentObject",
@@ -487,21 +496,7 @@ fn parse_condition(
         return None;
     };
     let before = errs.0.len();
-    // Ignored on g0 (SPEC §2), whatever it holds.
-    let conjunction = if first {
-        Conjunction::And
-    } else {
-        parse_enum(
-            obj,
-            "conjunction",
-            path,
-            "conjunction",
-            Conjunction::from_wire,
-            false,
-            errs,
-        )
-        .unwrap_or(Conjunction::And)
-    };
+    let conjunction = conjunction(obj, path, first, errs);
     let field_type = parse_enum(
         obj,
         "type",

@@ -2,7 +2,7 @@
 //! keeps the report's rows whose object belongs to the segment.
 
 use crate::catalog::{Aggregate, Catalog, ColumnType, Link, MetricDef, ObjectDef, SourceDef};
-use crate::compile::OBJECT_ID;
+use crate::compile::{Measure, OBJECT_ID};
 use crate::error::{CoreError, ValidationErrors};
 use crate::model::Number;
 use crate::model::{SegmentObject, segment_table_name};
@@ -339,13 +339,6 @@ fn dimension(obj: &ObjectDef, name: &str, tz: &Tz) -> Result<Column, String> {
     }
 }
 
-/// One per-object aggregate read from an activity source.
-struct Measure {
-    aggregate: Aggregate,
-    column: Option<Ident>,
-    filter: Vec<(Ident, String)>,
-}
-
 /// The per-object aggregates of one activity source, joined to the report's
 /// objects as `LEFT JOIN (SELECT k, v0, v1, ...) AS m{i} ON m{i}.k = o.id`.
 struct SourceJoin<'c> {
@@ -422,7 +415,7 @@ impl<'c> Activity<'c> {
             }
             .item(key, Some("k"));
             for (mi, m) in j.measures.iter().enumerate() {
-                sel = sel.item(per_object(m), Some(&format!("v{mi}")));
+                sel = sel.item(m.per_object(), Some(&format!("v{mi}")));
             }
             let alias = SourceJoin::alias(si);
             out.push(Join {
@@ -459,41 +452,6 @@ fn link_key(source: &SourceDef, object: SegmentObject) -> Option<(Expr, Vec<Expr
                 ],
             ))
         }
-    }
-}
-
-/// One object's aggregate over its source rows, as metric-focus conditions
-/// compute it; a metric's `filter` keeps only matching rows.
-fn per_object(m: &Measure) -> Expr {
-    let cond = Expr::and(
-        m.filter
-            .iter()
-            .map(|(c, v)| Expr::col("s", c).eq(Expr::str(v)))
-            .collect(),
-    );
-    let has_filter = !m.filter.is_empty();
-    let arg = |col: &Ident| {
-        let c = Expr::col("s", col);
-        if has_filter {
-            Expr::func("IF", vec![cond.clone(), c, Expr::Null])
-        } else {
-            c
-        }
-    };
-    let agg = |func: &'static str, distinct: bool, col: &Ident| Expr::Agg {
-        func,
-        distinct,
-        arg: Box::new(arg(col)),
-    };
-    match (m.aggregate, &m.column) {
-        (Aggregate::Count, None) if has_filter => Expr::func("COUNTIF", vec![cond.clone()]),
-        (_, None) => Expr::CountStar,
-        (Aggregate::Count, Some(c)) => agg("COUNT", false, c),
-        (Aggregate::CountDistinct, Some(c)) => agg("COUNT", true, c),
-        (Aggregate::Sum, Some(c)) => agg("SUM", false, c),
-        (Aggregate::Avg, Some(c)) => agg("AVG", false, c),
-        (Aggregate::Min, Some(c)) => agg("MIN", false, c),
-        (Aggregate::Max, Some(c)) => agg("MAX", false, c),
     }
 }
 
