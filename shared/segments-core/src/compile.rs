@@ -411,7 +411,16 @@ impl<'c> Compiler<'c> {
         let op = self.operator(path, cond)?;
         let (pos_op, negate) = split_negative(op);
         let value = Expr::col("c", &Ident::fixed("value"));
-        let pos = self.positive(path, value, Kind::KeyedText, pos_op, &cond.operand)?;
+        // A `number` condition compares entries as numbers for every operator:
+        // `equals 42` then matches "42.0", as `between [42, 42]` does.
+        let numeric = cond.field_type == Some(FieldType::Number)
+            && matches!(pos_op, Operator::Equals | Operator::InList);
+        let pos = if numeric {
+            let n = Expr::SafeCast(Box::new(value), "FLOAT64");
+            self.positive(path, n, Kind::Number, pos_op, &cond.operand)?
+        } else {
+            self.positive(path, value, Kind::KeyedText, pos_op, &cond.operand)?
+        };
         let exists = Expr::Exists(Box::new(Query::select(
             Select {
                 from: Some(FromItem::Unnest {
