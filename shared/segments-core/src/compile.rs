@@ -1178,8 +1178,9 @@ enum MetricValue {
     Aggregate(Expr),
 }
 
-/// The expression linking a source row to an object, and the filters that make the link valid.
-fn link_key(
+/// How a row of `source` (aliased `alias`) reaches `object`: the key and the
+/// conditions that make the link valid. Reports link their activity the same way.
+pub(crate) fn link_key(
     source: &SourceDef,
     object: SegmentObject,
     alias: &'static str,

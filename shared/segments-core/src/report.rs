@@ -1,8 +1,8 @@
 //! Report queries (SPEC §7): one query per segment and comparison segment that
 //! keeps the report's rows whose object belongs to the segment.
 
-use crate::catalog::{Aggregate, Catalog, ColumnType, Link, MetricDef, ObjectDef, SourceDef};
-use crate::compile::{Measure, OBJECT_ID};
+use crate::catalog::{Aggregate, Catalog, ColumnType, MetricDef, ObjectDef, SourceDef};
+use crate::compile::{Measure, OBJECT_ID, link_key};
 use crate::error::{CoreError, ValidationErrors};
 use crate::model::Number;
 use crate::model::{SegmentObject, segment_table_name};
@@ -398,7 +398,7 @@ impl<'c> Activity<'c> {
         for (si, j) in self.joins.iter().enumerate() {
             let s = j.source;
             // `add` is only called for sources that link to the object.
-            let Some((key, mut filter)) = link_key(s, object) else {
+            let Some((key, mut filter)) = link_key(s, object, "s") else {
                 continue;
             };
             let time = Expr::col("s", &Ident::trusted(&s.time));
@@ -428,30 +428,6 @@ impl<'c> Activity<'c> {
             });
         }
         out
-    }
-}
-
-/// How a source row reaches the report's object: the key expression and the
-/// conditions that make the link valid (as the segment compiler links them).
-fn link_key(source: &SourceDef, object: SegmentObject) -> Option<(Expr, Vec<Expr>)> {
-    match source.link(object)? {
-        Link::Column(col) => {
-            let k = Expr::col("s", &Ident::trusted(col));
-            Some((k.clone(), vec![k.is_not_null()]))
-        }
-        Link::Crm {
-            object_column,
-            id_column,
-        } => {
-            let k = Expr::col("s", &Ident::trusted(id_column));
-            Some((
-                k.clone(),
-                vec![
-                    Expr::col("s", &Ident::trusted(object_column)).eq(Expr::str(object.as_str())),
-                    k.is_not_null(),
-                ],
-            ))
-        }
     }
 }
 
