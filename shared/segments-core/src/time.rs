@@ -132,14 +132,27 @@ pub fn timestamp_literal(t: DateTime<Utc>) -> String {
     }
 }
 
-/// A resolved literal's year is 1 to 9999 (`TIMESTAMP '0000-...`, a
-/// negative or five-digit year, is not).
-fn in_range(literal: &str) -> bool {
-    let year = literal
-        .split_once('\'')
-        .map(|(_, rest)| rest.split('-').next().unwrap_or_default())
-        .unwrap_or_default();
-    year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) && year != "0000"
+/// What a placeholder stands for at one run.
+enum Resolved {
+    Ts(DateTime<Utc>),
+    Date(NaiveDate),
+}
+
+impl Resolved {
+    /// BigQuery holds years 1 to 9999 only.
+    fn in_range(&self) -> bool {
+        match self {
+            Resolved::Ts(t) => in_bigquery_range(*t),
+            Resolved::Date(d) => (1..=9999).contains(&d.year()),
+        }
+    }
+
+    fn literal(&self) -> String {
+        match self {
+            Resolved::Ts(t) => timestamp_literal(*t),
+            Resolved::Date(d) => date_literal(*d),
+        }
+    }
 }
 
 fn date_literal(d: NaiveDate) -> String {
@@ -150,9 +163,8 @@ fn shift_days(d: NaiveDate, days: i64) -> Option<NaiveDate> {
     d.checked_add_signed(Duration::try_days(days)?)
 }
 
-fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<String> {
+fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<Resolved> {
     let (kind, arg) = body.split_once(':')?;
-    let now = without_leap_second(now);
     let today = today(tz, now);
     let hours_back = |s: &str| -> Option<DateTime<Utc>> {
         let h: i64 = s.strip_prefix("now-")?.strip_suffix('h')?.parse().ok()?;
@@ -163,16 +175,16 @@ fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<String> {
         shift_days(today, d)
     };
     match kind {
-        "ts" if arg == "now" => Some(timestamp_literal(now)),
-        "ts" if arg.starts_with("now-") => hours_back(arg).map(timestamp_literal),
+        "ts" if arg == "now" => Some(Resolved::Ts(now)),
+        "ts" if arg.starts_with("now-") => hours_back(arg).map(Resolved::Ts),
         "ts" if arg.starts_with("today") => {
-            today_offset(arg).map(|d| timestamp_literal(day_start(tz, d)))
+            today_offset(arg).map(|d| Resolved::Ts(day_start(tz, d)))
         }
-        "ts" => crate::parse::parse_day(arg).map(|d| timestamp_literal(day_start(tz, d))),
+        "ts" => crate::parse::parse_day(arg).map(|d| Resolved::Ts(day_start(tz, d))),
         "date" if arg.starts_with("now-") => {
-            hours_back(arg).map(|t| date_literal(t.with_timezone(tz).date_naive()))
+            hours_back(arg).map(|t| Resolved::Date(t.with_timezone(tz).date_naive()))
         }
-        "date" if arg.starts_with("today") => today_offset(arg).map(date_literal),
+        "date" if arg.starts_with("today") => today_offset(arg).map(Resolved::Date),
         _ => None,
     }
 }
@@ -207,14 +219,15 @@ pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, Core
                 match resolved.iter().find(|(b, _)| *b == body) {
                     Some((_, v)) => out.push_str(v),
                     None => {
-                        let v = resolve(body, tz, now).ok_or_else(|| {
+                        let r = resolve(body, tz, now).ok_or_else(|| {
                             CoreError::Argument(format!("unknown placeholder {{{{{body}}}}}"))
                         })?;
-                        if !in_range(&v) {
+                        if !r.in_range() {
                             return Err(CoreError::Argument(format!(
                                 "{{{{{body}}}}} at {now} falls outside BigQuery's range (years 1 to 9999)"
                             )));
                         }
+                        let v = r.literal();
                         out.push_str(&v);
                         resolved.push((body, v));
                     }
