@@ -44,6 +44,9 @@ impl BigQueryConfig {
     }
 }
 
+/// Lambda always sets `AWS_REGION`; this serves runs that do not.
+const DEFAULT_AWS_REGION: &str = "us-east-1";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: Secret,
@@ -130,7 +133,7 @@ impl Config {
             let region = vars
                 .get("AWS_REGION")
                 .cloned()
-                .unwrap_or_else(|| "us-east-1".into());
+                .unwrap_or_else(|| DEFAULT_AWS_REGION.into());
             let endpoint = vars.get("AWS_ENDPOINT_URL").cloned();
             // Lambda's role credentials carry a session token and come from the
             // environment; plain keys in `vars` serve local runs.
@@ -210,7 +213,9 @@ impl Config {
             schedule_report_queue_url: v.opt("SCHEDULE_REPORT_QUEUE_URL"),
             static_bucket: v.opt("STATIC_BUCKET"),
             aws_endpoint_url: v.url("AWS_ENDPOINT_URL", aws_endpoint),
-            aws_region: v.opt("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            aws_region: v
+                .opt("AWS_REGION")
+                .unwrap_or_else(|| DEFAULT_AWS_REGION.into()),
             bigquery,
             pusher,
             bytes_billed_threshold: v

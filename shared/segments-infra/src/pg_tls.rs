@@ -87,6 +87,7 @@ pub fn split_url(url: &str) -> Result<(String, TlsSettings)> {
     Ok((rest, tls))
 }
 
+/// libpq's URI decoding: `%XX` escapes only (a `+` stays a `+`).
 fn percent_decode(s: &str) -> Result<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -103,10 +104,6 @@ fn percent_decode(s: &str) -> Result<String> {
                     })?;
                 out.push(hex);
                 i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
             }
             b => {
                 out.push(b);
@@ -262,6 +259,8 @@ mod tests {
                 root_cert: Some("/opt/rds ca.pem".into())
             }
         );
+        let (_, tls) = split_url("postgres://u@h/db?sslrootcert=/opt/a+b.pem").unwrap();
+        assert_eq!(tls.root_cert.as_deref(), Some("/opt/a+b.pem"));
         let (rest, tls) = split_url("postgres://u@h/db?sslmode=disable").unwrap();
         assert_eq!(
             (rest.as_str(), tls.mode),
