@@ -10,7 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-FUNCTIONS=(create-segment check-bigquery-job segment-cronjob report-with-segment)
 
 if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   rustup target add aarch64-unknown-linux-gnu
@@ -23,7 +22,10 @@ fi
 # cargo lambda finds zig through the venv's python (the ziglang package).
 export PATH="$ROOT/.venv/bin:$PATH"
 echo "==> cargo lambda build --release --arm64"
-cargo-lambda lambda build --release --arm64 --quiet
+cargo-lambda lambda build --release --arm64 --quiet -p create-segment -p check-bigquery-job -p segment-cronjob -p report-with-segment
+
+PORT=9792
+source tests/bench/runtime_api.sh
 
 printf '%-22s %12s %s\n' function "size MB" "(stripped, aarch64)"
 for f in "${FUNCTIONS[@]}"; do
@@ -32,21 +34,7 @@ for f in "${FUNCTIONS[@]}"; do
   printf '%-22s %12s\n' "$f" "$(awk -v b="$(stat -c %s "$bin")" 'BEGIN { printf "%.1f", b / 1e6 }')"
 done
 
-set -a; source .stack/env; set +a
-export CHECK_JOB_QUEUE_URL=${AWS_ENDPOINT_URL}/123456789012/arm64
-PORT=9792
-cargo-lambda lambda watch --only-lambda-apis -A 127.0.0.1 -P $PORT >/dev/null 2>&1 &
-EMU=$!
-trap 'kill $EMU 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
-sqs_bad='{"Records":[{"messageId":"m1","receiptHandle":"r","body":"{not json","attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:1:q","awsRegion":"us-east-1"}]}'
-declare -A EVENT=(
-  [create-segment]='{"action":"delete","accountId":"00000000-0000-4000-8000-000000000000","segmentId":"00000000-0000-4000-8000-000000000001"}'
-  [check-bigquery-job]=$sqs_bad
-  [segment-cronjob]=$sqs_bad
-  [report-with-segment]='{"accountId":"00000000-0000-4000-8000-000000000000","object":"session","dateRange":{"startDate":"2024-06-01","endDate":"2024-06-30"},"segments":["00000000-0000-4000-8000-000000000001"]}'
-)
 # What each answer must contain: the handler ran on arm64 (the first two
 # asked Postgres, over TLS, for an account that does not exist; the SQS ones
 # reported the bad message as a batch-item failure).

@@ -6,28 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-5}
-set -a; source .stack/env; set +a
-export CHECK_JOB_QUEUE_URL=${AWS_ENDPOINT_URL}/123456789012/cold-start
-CL=.venv/bin/cargo-lambda
+export PATH="$PWD/.venv/bin:$PATH"
 PORT=9791
-$CL lambda watch --only-lambda-apis -A 127.0.0.1 -P $PORT >/dev/null 2>&1 &
-EMU=$!
-trap 'kill $EMU 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-
-sqs_bad='{"Records":[{"messageId":"m1","receiptHandle":"r","body":"{not json","attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:1:q","awsRegion":"us-east-1"}]}'
-declare -A EVENT=(
-  [create-segment]='{"action":"delete","accountId":"00000000-0000-4000-8000-000000000000","segmentId":"00000000-0000-4000-8000-000000000001"}'
-  [check-bigquery-job]=$sqs_bad
-  [segment-cronjob]=$sqs_bad
-  [report-with-segment]='{"accountId":"00000000-0000-4000-8000-000000000000","object":"session","dateRange":{"startDate":"2024-06-01","endDate":"2024-06-30"},"segments":["00000000-0000-4000-8000-000000000001"]}'
-)
+source tests/bench/runtime_api.sh
 printf '%-22s %14s %14s %12s\n' function "median ms" "max ms" "peak RSS MB"
-for f in create-segment check-bigquery-job segment-cronjob report-with-segment; do
+for f in "${FUNCTIONS[@]}"; do
   times=(); rss=0
   for i in $(seq 1 "$RUNS"); do
     # The invocation waits until the function asks for work.
-    $CL lambda invoke "$f" --invoke-address 127.0.0.1 --invoke-port $PORT --data-ascii "${EVENT[$f]}" >/dev/null 2>&1 &
+    cargo-lambda lambda invoke "$f" --invoke-address 127.0.0.1 --invoke-port $PORT --data-ascii "${EVENT[$f]}" >/dev/null 2>&1 &
     INV=$!
     sleep 0.3
     start=$(date +%s%N)
