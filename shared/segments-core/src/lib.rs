@@ -11,6 +11,7 @@ pub mod model;
 pub mod parse;
 pub mod preview;
 pub mod re2;
+pub mod re2_postgres;
 pub mod report;
 pub mod segment;
 pub mod sql;
