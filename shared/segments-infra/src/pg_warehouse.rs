@@ -64,7 +64,7 @@ pub async fn install(admin_url: &str, service_role: &str) -> Result<()> {
     let c = admin_client(admin_url).await?;
     // Concurrent installs (tests) would race on CREATE ... IF NOT EXISTS.
     let sql = format!(
-        "SELECT pg_advisory_xact_lock(0x5e6_3e48);\n{}",
+        "SELECT pg_advisory_xact_lock(99037448);\n{}",
         SETUP_SQL.replace("{{service}}", &service)
     );
     c.batch_execute(&format!("BEGIN;\n{sql};\nCOMMIT"))
@@ -85,7 +85,7 @@ pub async fn provision_account(admin_url: &str, schema: &str, service_role: &str
     let c = admin_client(admin_url).await?;
     let sql = format!(
         "BEGIN;
-SELECT pg_advisory_xact_lock(0x5e6_3e48);
+SELECT pg_advisory_xact_lock(99037448);
 DO $p$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {lit}) THEN
     CREATE ROLE {role} NOLOGIN NOINHERIT;
@@ -177,12 +177,17 @@ impl PgWarehouse {
             .get()
             .await
             .map_err(|e| InfraError::Warehouse(pool_error(&e)))?;
-        // CALL through the simple protocol: the procedure commits inside.
-        let call = format!(
-            "SET statement_timeout = {};\nCALL segments_ctl.run_job({})",
-            self.statement_timeout.as_millis().max(1),
-            text_literal(job_id)
+        let timeout = format!(
+            "SET statement_timeout = {}",
+            self.statement_timeout.as_millis().max(1)
         );
+        runner
+            .batch_execute(&timeout)
+            .await
+            .map_err(|e| warehouse_error(&e))?;
+        // CALL alone in its message: the procedure commits inside, which a
+        // multi-statement message (one implicit transaction) would forbid.
+        let call = format!("CALL segments_ctl.run_job({})", text_literal(job_id));
         let id = job_id.to_string();
         tokio::spawn(async move {
             if let Err(e) = runner.batch_execute(&call).await {
