@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use segments_core::report::{parse_report_request, render_report};
+use segments_core::sql::DialectKind;
 use segments_core::time::{parse_now, parse_time_zone, substitute};
 use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ enum Command {
         time_zone: String,
         #[arg(long)]
         now: String,
+        #[command(flatten)]
+        dialect: DialectArg,
     },
     /// Print one report query per segment and comparison segment.
     ReportSql {
@@ -53,9 +56,19 @@ enum Command {
     },
 }
 
+/// Which SQL dialect to write.
+#[derive(clap::Args)]
+struct DialectArg {
+    /// The warehouse's SQL dialect.
+    #[arg(long, default_value = "bigquery")]
+    dialect: DialectKind,
+}
+
 /// Where and when statements are rendered (render and report-sql).
 #[derive(clap::Args)]
 struct RenderArgs {
+    #[command(flatten)]
+    dialect: DialectArg,
     #[arg(long)]
     project: String,
     #[arg(long)]
@@ -83,7 +96,8 @@ impl RenderArgs {
         Ok((
             parse_time_zone(&self.time_zone)?,
             parse_now(&self.now)?,
-            target(&self.project, &self.dataset)?,
+            Target::for_dialect(self.dialect.dialect, &self.project, &self.dataset)
+                .map_err(Failure::Invalid)?,
             catalog(self.catalog.as_deref())?,
         ))
     }
@@ -116,10 +130,6 @@ fn catalog(path: Option<&Path>) -> Result<Catalog, Failure> {
     }
 }
 
-fn target(project: &str, dataset: &str) -> Result<Target, Failure> {
-    Target::new(project, dataset).map_err(Failure::Invalid)
-}
-
 fn json(v: &impl serde::Serialize) -> Result<String, Failure> {
     serde_json::to_string_pretty(v).map_err(|e| Failure::Io(e.to_string()))
 }
@@ -135,6 +145,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             query_file,
             time_zone,
             now,
+            dialect: _,
         } => {
             let tz = parse_time_zone(&time_zone)?;
             let now = parse_now(&now)?;
