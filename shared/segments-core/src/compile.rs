@@ -481,6 +481,10 @@ impl<'c> Compiler<'c> {
                 Expr::call(Func::EndsWith, vec![v.lower(), lower_lit(s)])
             }
             (Kind::Text | Kind::KeyedText, O::MatchesRegex, Operand::Regex(p)) => {
+                if let Err(e) = self.target.dialect().check_regex(p) {
+                    self.err(vpath(), format!("{p:?}: {e}"));
+                    return None;
+                }
                 Expr::call(Func::RegexContains, vec![v, Expr::str(p)])
             }
             (Kind::Text | Kind::KeyedText, O::InList, Operand::TextList(items)) => Expr::InList(
