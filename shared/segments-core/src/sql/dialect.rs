@@ -89,13 +89,6 @@ pub trait Dialect: Send + Sync {
         false
     }
 
-    /// Refuses a `matches-regex` pattern (already valid RE2) this engine
-    /// would read differently, naming the construct. Default: every pattern.
-    fn check_regex(&self, pattern: &str) -> Result<(), String> {
-        let _ = pattern;
-        Ok(())
-    }
-
     /// Refuses a table name (already an identifier) the engine cannot hold
     /// exactly. Default: every name.
     fn check_identifier(&self, name: &str) -> Result<(), String> {
