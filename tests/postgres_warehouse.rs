@@ -141,7 +141,8 @@ fn job(id: &str, schema: &str, sql: &str) -> QueryJob {
     QueryJob {
         job_id: id.to_string(),
         sql: sql.to_string(),
-        labels: vec![("dataset".into(), schema.to_string())],
+        dataset: schema.to_string(),
+        labels: vec![],
         batch: false,
         maximum_bytes_billed: 1,
     }

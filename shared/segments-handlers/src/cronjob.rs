@@ -10,7 +10,7 @@ use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_rep
 use segments_core::jobs::job_id;
 use segments_core::messages::CronjobMessage;
 use segments_core::parse_segment;
-use segments_core::time::substitute;
+use segments_core::time::substitute_in;
 use segments_infra::ports::QueryJob;
 use serde::Serialize;
 use serde_json::json;
@@ -110,10 +110,11 @@ pub async fn refresh_account(
             continue;
         }
         let Some(query) = &row.query else { continue };
-        match substitute(query, &msg.time_zone, now) {
+        match substitute_in(app.dialect.dialect(), query, &msg.time_zone, now) {
             Ok(sql) => jobs.push(QueryJob {
                 job_id: job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]),
                 sql,
+                dataset: app.dataset(&row.account_id),
                 labels: vec![
                     ("app".into(), "segments".into()),
                     ("kind".into(), "refresh".into()),
