@@ -49,6 +49,21 @@ impl PgWarehouse {
         w
     }
 
+    /// The fixture warehouse in a new schema of the caller's choosing (an account's).
+    pub async fn fixture_in(schema: &str) -> PgWarehouse {
+        let client = connect().await;
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE SCHEMA {schema}: {e}"));
+        let w = PgWarehouse {
+            client,
+            schema: schema.to_string(),
+        };
+        w.load(&fixture::warehouse()).await;
+        w
+    }
+
     pub async fn load(&self, stmts: &[FixtureStatement]) {
         for sql in fixture::postgres_statements(stmts, &self.schema) {
             self.client
