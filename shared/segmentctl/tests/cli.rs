@@ -414,3 +414,113 @@ fn render_accepts_a_dataset_starting_with_a_digit_and_refuses_year_zero() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("outside BigQuery's range"));
 }
+
+/// `--dialect postgres`: `--dataset` is the schema, `--project` may be left
+/// out; the cronjob query's placeholders become Postgres literals; a pattern
+/// Postgres would read differently exits 2 naming the construct.
+#[test]
+fn postgres_dialect_renders_schema_tables_and_its_own_literals() {
+    let seg = file(SEGMENT);
+    let out = segmentctl(&[
+        "render",
+        "--dialect",
+        "postgres",
+        "--segment",
+        seg.path(),
+        "--dataset",
+        "acct_1",
+        "--time-zone",
+        "America/New_York",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let create = v["createTableQuery"].as_str().unwrap();
+    assert!(
+        create.contains(
+            r#"CREATE TABLE "acct_1"."segment_7b0c1f0e_3f1a_4a59_9a53_2f1c7d7f3b11__next""#
+        ),
+        "{create}"
+    );
+    assert!(
+        create.contains(r#"FROM "acct_1"."sessions" AS o"#),
+        "{create}"
+    );
+    // 30 whole days before today in New York, as an instant with its offset.
+    assert!(
+        create.contains("TIMESTAMP WITH TIME ZONE '2024-05-16 04:00:00+00:00'"),
+        "{create}"
+    );
+    assert!(!create.contains('`'), "{create}");
+    let cron = v["cronjobQuery"].as_str().unwrap();
+    assert!(
+        cron.starts_with(r#"LOCK TABLE "acct_1"."segment_7b0c1f0e_3f1a_4a59_9a53_2f1c7d7f3b11""#),
+        "{cron}"
+    );
+    assert!(cron.contains("{{ts:today-30d}}"), "{cron}");
+
+    let q = file(cron);
+    let out = segmentctl(&[
+        "cronjob-sql",
+        "--dialect",
+        "postgres",
+        "--query-file",
+        q.path(),
+        "--time-zone",
+        "America/New_York",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        sql.contains("TIMESTAMP WITH TIME ZONE '2024-05-16 04:00:00+00:00'"),
+        "{sql}"
+    );
+    assert!(!sql.contains("{{"), "{sql}");
+
+    // BigQuery still needs its project.
+    let out = segmentctl(&[
+        "render",
+        "--segment",
+        seg.path(),
+        "--dataset",
+        "acct_1",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--project"));
+
+    let rx = file(&SEGMENT.replace(
+        r#""key": "country", "condition": "equals", "value": "US""#,
+        r#""key": "country", "condition": "matches-regex", "value": "(?i)^us$""#,
+    ));
+    let out = segmentctl(&[
+        "render",
+        "--dialect",
+        "postgres",
+        "--segment",
+        rx.path(),
+        "--dataset",
+        "acct_1",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(?i)") && err.contains("Postgres"), "{err}");
+}
