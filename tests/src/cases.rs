@@ -44,11 +44,13 @@ impl Case {
             .map_err(|e| e.to_string())
     }
 
-    pub fn cronjob_at(&self, rendered: &RenderedSegment, now: &str) -> Result<String, String> {
+    /// The refresh the cronjob submits at `now`, rendered from the rules.
+    pub fn cronjob_at(&self, target: &Target, now: &str) -> Result<String, String> {
+        let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
         let tz =
             segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
         let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
-        segments_core::time::substitute(&rendered.cronjob_query, &tz, now)
+        segments_core::render_refresh(&seg, &Catalog::default_catalog(), target, &tz, now)
             .map_err(|e| e.to_string())
     }
 }
