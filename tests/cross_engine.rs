@@ -33,13 +33,6 @@ impl Engine {
         }
     }
 
-    fn dialect(&self) -> DialectKind {
-        match self {
-            Engine::BigQuery(_) => DialectKind::BigQuery,
-            Engine::Postgres(_) => DialectKind::Postgres,
-        }
-    }
-
     fn target(&self) -> Target {
         match self {
             Engine::BigQuery(w) => Target::new(&w.project, &w.dataset).unwrap(),
@@ -135,14 +128,17 @@ impl Engine {
         .unwrap_or_else(|e| panic!("{}: {e}", self.name()))
     }
 
-    fn cron(&self, r: &segments_core::RenderedSegment, now: &str) -> String {
-        segments_core::time::substitute_in(
-            self.dialect().dialect(),
-            &r.cronjob_query,
+    /// The refresh the cronjob submits at `now`, rendered from the rules.
+    fn refresh(&self, id: &str, groups: &Value, now: &str) -> String {
+        let seg = segments_core::parse_segment(&json!({"id": id, "ruleGroups": groups})).unwrap();
+        segments_core::render_refresh(
+            &seg,
+            &Catalog::default_catalog(),
+            &self.target(),
             &utc(),
             segments_core::time::parse_now(now).unwrap(),
         )
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{}: {e}", self.name()))
     }
 }
 
@@ -204,7 +200,7 @@ async fn cronjob_refresh_equals_a_rebuild_after_the_data_changes_on_both_engines
             .await;
         for (id, groups, _, at_t2) in &cases {
             let r = engine.render(id, groups, T1);
-            engine.run(&engine.cron(&r, T2)).await;
+            engine.run(&engine.refresh(id, groups, T2)).await;
             let refreshed = engine.members(&r.table).await;
             let rebuild = engine.render(&format!("{id}-rebuild"), groups, T2);
             engine.run(&rebuild.create_table_query).await;

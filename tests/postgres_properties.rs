@@ -58,12 +58,14 @@ fn render(seg: &Value, schema: &str) -> segments_core::RenderedSegment {
     .unwrap()
 }
 
-fn cron(r: &segments_core::RenderedSegment) -> String {
-    segments_core::time::substitute_in(
-        DialectKind::Postgres.dialect(),
-        &r.cronjob_query,
+fn refresh(seg: &Value, schema: &str, now: &str) -> String {
+    let seg = parse_segment(seg).unwrap();
+    segments_core::render_refresh(
+        &seg,
+        &Catalog::default_catalog(),
+        &target(schema),
         &parse_time_zone("UTC").unwrap(),
-        parse_now("2024-06-16T00:00:00Z").unwrap(),
+        parse_now(now).unwrap(),
     )
     .unwrap()
 }
@@ -154,11 +156,13 @@ proptest! {
 
     #[test]
     fn hostile_values_never_change_a_postgres_statement(value in hostile(), key in "[A-Za-z_][A-Za-z0-9_]{0,12}") {
-        let base = render(&value_segment("prop", "x", "k"), "acct");
-        let got = render(&value_segment("prop", &value, &key), "acct");
+        let (base_seg, got_seg) = (value_segment("prop", "x", "k"), value_segment("prop", &value, &key));
+        let base = render(&base_seg, "acct");
+        let got = render(&got_seg, "acct");
+        let day2 = "2024-06-16T00:00:00Z";
         for (b, g) in [
             (base.create_table_query.clone(), got.create_table_query.clone()),
-            (cron(&base), cron(&got)),
+            (refresh(&base_seg, "acct", day2), refresh(&got_seg, "acct", day2)),
         ] {
             let (base_shape, _) = shape(&b);
             let (got_shape, lits) = shape(&g);
@@ -206,13 +210,7 @@ proptest! {
         srv.rt.block_on(async {
             srv.warehouse.run(&r.create_table_query).await.unwrap_or_else(|e| panic!("{e}\n{}", r.create_table_query));
             let built = srv.warehouse.members(&r.table).await.unwrap();
-            let refresh = segments_core::time::substitute_in(
-                DialectKind::Postgres.dialect(),
-                &r.cronjob_query,
-                &parse_time_zone("UTC").unwrap(),
-                parse_now("2024-06-15T12:00:00Z").unwrap(),
-            )
-            .unwrap();
+            let refresh = refresh(&value_segment("prop-run", &value, &key), &srv.warehouse.schema, "2024-06-15T12:00:00Z");
             srv.warehouse.run(&refresh).await.unwrap_or_else(|e| panic!("{e}\n{refresh}"));
             assert_eq!(srv.warehouse.members(&r.table).await.unwrap(), built);
         });

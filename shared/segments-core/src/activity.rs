@@ -211,3 +211,28 @@ pub fn link_key(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn a_window_ending_on_the_last_day_is_an_error_not_an_open_end() {
+        let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        let end = NaiveDate::MAX;
+        assert_eq!(
+            Window::of(&DateRange::Specific { start, end }),
+            Err("is out of range")
+        );
+        let end = NaiveDate::from_ymd_opt(2024, 1, 31).unwrap();
+        let w = Window::of(&DateRange::Specific { start, end }).unwrap();
+        let next = NaiveDate::from_ymd_opt(2024, 2, 1).unwrap();
+        assert_eq!(
+            w,
+            Window::Between(TimeRef::DayStart(start), TimeRef::DayStart(next))
+        );
+        assert_eq!(Window::of(&DateRange::Lifetime), Ok(Window::All));
+        assert!(Window::All.filter(Expr::Null).is_none());
+    }
+}

@@ -222,3 +222,62 @@ fn set(op: SetOp, mut parts: Vec<Query>) -> Query {
         Query::Set(op, parts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::render_query;
+    use crate::time::Clock;
+
+    /// The member query of one group, parsed from JSON text (not built with
+    /// `json!`, which never goes through the float parser).
+    fn sql(group: &str) -> String {
+        let text = format!(r#"{{"id": "n1", "ruleGroups": [{group}]}}"#);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let seg = crate::parse_segment(&v).unwrap();
+        let target = Target::new("p", "d").unwrap();
+        let q = members_query(&seg, &Catalog::default_catalog(), &target).unwrap();
+        render_query(target.dialect(), &q, Clock::Placeholders).unwrap()
+    }
+
+    #[test]
+    fn json_numbers_reach_sql_at_full_precision_on_every_path() {
+        let v = "999.9900000000001";
+        let cases = [
+            // A property of the object's row.
+            (
+                r#"{"mainOperator": "include", "segmentObject": "crm-opportunity", "conditionFocus": "property",
+                 "g0": {"type": "number", "key": "amount", "condition": "less-than", "value": 999.9900000000001}}"#,
+                format!("o.`amount` < {v}"),
+            ),
+            // A row metric.
+            (
+                r#"{"mainOperator": "include", "segmentObject": "crm-opportunity", "conditionFocus": "metric",
+                 "g0": {"type": "metric", "key": "amount", "condition": "greater-than", "value": 999.9900000000001}}"#,
+                format!("o.`amount` > {v}"),
+            ),
+            // A per-object aggregate.
+            (
+                r#"{"mainOperator": "include", "segmentObject": "user", "conditionFocus": "metric",
+                 "g0": {"type": "metric", "key": "revenue", "condition": "between", "value": [1, 999.9900000000001]}}"#,
+                format!("COALESCE(m0.`v0`, 0) <= {v}"),
+            ),
+            // An event column and an event key/value property.
+            (
+                r#"{"mainOperator": "include", "segmentObject": "user", "conditionFocus": "ecommerce-event",
+                 "g0": {"id": "purchase", "property": "revenue", "condition": "greater-than-or-equal", "value": 999.9900000000001},
+                 "g1": {"id": "purchase", "property": "total", "type": "number", "condition": "less-than-or-equal", "value": 999.9900000000001}}"#,
+                format!("e.`revenue` >= {v}"),
+            ),
+            (
+                r#"{"mainOperator": "include", "segmentObject": "user", "conditionFocus": "ecommerce-event",
+                 "g0": {"id": "purchase", "property": "total", "type": "number", "condition": "less-than-or-equal", "value": 999.9900000000001}}"#,
+                format!("SAFE_CAST(c.`value` AS FLOAT64) <= {v}"),
+            ),
+        ];
+        for (group, want) in cases {
+            let sql = sql(group);
+            assert!(sql.contains(&want), "{want} not in\n{sql}");
+        }
+    }
+}

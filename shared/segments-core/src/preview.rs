@@ -254,3 +254,58 @@ fn event_field(source: &SourceDef, prop: &str) -> Option<Field> {
         None => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DateRange;
+
+    fn preview(group: Value) -> Result<PreviewQueries, CoreError> {
+        let target = Target::new("p", "d").unwrap();
+        let tz = crate::time::parse_time_zone("UTC").unwrap();
+        let now = crate::time::parse_now("2024-06-15T12:00:00Z").unwrap();
+        preview_queries(&group, &Catalog::default_catalog(), &target, &tz, now)
+    }
+
+    #[test]
+    fn other_event_previews_read_the_nested_sub_key_as_segments_do() {
+        let q = preview(
+            json!({"segmentObject": "session", "conditionFocus": "other-event",
+            "g0": {"key": "form_submit", "subKey": "form", "subKeyLv2": "id"}}),
+        )
+        .unwrap();
+        assert!(
+            q.popular_values.contains("c.`key` = 'form.id'"),
+            "{}",
+            q.popular_values
+        );
+        let q = preview(
+            json!({"segmentObject": "session", "conditionFocus": "other-event",
+            "g0": {"key": "form_submit", "subKey": "form"}}),
+        )
+        .unwrap();
+        assert!(
+            q.popular_values.contains("c.`key` = 'form'"),
+            "{}",
+            q.popular_values
+        );
+    }
+
+    #[test]
+    fn a_preview_reports_an_end_date_segments_cannot_use() {
+        let mut seg = crate::parse_segment(&json!({"id": "p", "ruleGroups": [
+            {"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+             "g0": {"type": "dimension", "key": "country", "condition": "is-set"}}]}))
+        .unwrap();
+        let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        let end = chrono::NaiveDate::MAX;
+        seg.rule_groups[0].date_range = DateRange::Specific { start, end };
+        let e = read_field(&seg, &Catalog::default_catalog())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("ruleGroups[0].dateRangeFilter.endDate: is out of range")
+        );
+    }
+}

@@ -232,7 +232,7 @@ async fn build(
                 .collect(),
             description: seg.description.clone(),
             rule_groups: rules.to_string(),
-            query: rendered.cronjob_query.clone(),
+            query: rendered.stored_query(),
         })
         .await?;
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
