@@ -16,7 +16,7 @@ use segments_infra::ports::{Cache, SegmentStore};
 use segments_infra::postgres::PgStore;
 use segments_infra::wiring::Ports;
 use segments_tests::lambda::{fresh_uuid as uuid, stack_env};
-use segments_tests::pg_warehouse::{PgWarehouse, connect, database_url};
+use segments_tests::pg_warehouse::{Cleanup, PgWarehouse, connect, database_url};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +92,10 @@ async fn create_check_refresh_report_on_a_postgres_warehouse() {
     ports.queue = Arc::new(sqs.clone());
     let app = App::new(&config, ports, Catalog::default_catalog());
     let schema = app.dataset(&account);
+    let _cleanup = Cleanup {
+        schemas: vec![schema.clone()],
+        roles: vec![account_role(&schema), service.clone()],
+    };
     let w = PgWarehouse::fixture_in(&schema).await;
     pg_warehouse::install(&admin_url, &service).await.unwrap();
     pg_warehouse::provision_account(&admin_url, &schema, &service)
@@ -114,7 +118,7 @@ async fn create_check_refresh_report_on_a_postgres_warehouse() {
     let table = out.segments[0].table.clone();
     let row = store.segment(&account, &seg).await.unwrap().unwrap();
     assert!(
-        row.query.as_deref().unwrap().starts_with("LOCK TABLE"),
+        row.query.as_deref().unwrap().contains("\nLOCK TABLE \""),
         "{:?}",
         row.query
     );
@@ -203,11 +207,4 @@ async fn create_check_refresh_report_on_a_postgres_warehouse() {
         .unwrap()
         .unwrap();
     assert_eq!(rows, r#"[["Desktop","2"],["mobile","1"]]"#);
-
-    w.cleanup().await;
-    for r in [account_role(&schema), service] {
-        let _ = admin
-            .batch_execute(&format!("DROP OWNED BY \"{r}\"; DROP ROLE \"{r}\""))
-            .await;
-    }
 }
