@@ -14,14 +14,14 @@ const T2: &str = "2024-06-16T12:00:00Z";
 
 /// One engine under test, loaded with the fixture warehouse.
 enum Engine {
-    BigQuery(Warehouse),
+    BigQuery(Box<Warehouse>),
     Postgres(PgWarehouse),
 }
 
 impl Engine {
     async fn both(prefix: &str) -> [Engine; 2] {
         [
-            Engine::BigQuery(Warehouse::fixture(prefix).await),
+            Engine::BigQuery(Box::new(Warehouse::fixture(prefix).await)),
             Engine::Postgres(PgWarehouse::fixture(prefix).await),
         ]
     }
@@ -249,7 +249,7 @@ async fn report_queries_filter_by_each_segment_on_both_engines() {
         "segments": ["rep-us"],
         "sort": {"by": "date", "direction": "asc"}, "limit": 10, "offset": 0
     });
-    let expect = vec![
+    let expect = [
         ("rep-us", vec!["Desktop:1:5", "mobile:1:1"]),
         ("rep-loyal", vec!["Desktop:2:8", "mobile:1:1"]),
         ("all-data", vec!["Desktop:2:8", "mobile:1:1", "tablet:1:0"]),
