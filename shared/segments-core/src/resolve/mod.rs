@@ -11,7 +11,7 @@ use crate::catalog::{Catalog, ColumnType, MetricDef, ObjectDef};
 use crate::error::ValidationErrors;
 use crate::model::*;
 use crate::plan::*;
-use crate::sql::{Expr, Ident};
+use crate::sql::{Expr, Ident, is_identifier};
 
 /// Resolves a parsed segment; every error with its path.
 pub fn resolve<'c>(seg: &Segment, catalog: &'c Catalog) -> Result<Plan<'c>, ValidationErrors> {
@@ -149,7 +149,16 @@ impl<'c> Resolver<'c> {
                     );
                     return None;
                 };
-                self.keyed(path, Expr::col("o", &id(custom)), key, false, &c.test)
+                if !is_identifier(key) {
+                    self.err(
+                        format!("{path}.key"),
+                        format!(
+                            "{key:?} is not a valid key (letters, digits and _, not starting with a digit)"
+                        ),
+                    );
+                    return None;
+                }
+                self.keyed_entries(path, Expr::col("o", &id(custom)), key, false, &c.test)
             }
             PropertyField::RowMetric(key) => match def.metrics.get(key) {
                 Some(MetricDef { row: Some(col), .. }) => {
