@@ -1,59 +1,76 @@
 //! GIVEN the fixture warehouse on the BigQuery emulator, WHEN each golden case's
-//! create query runs, THEN the segment table holds exactly the expected ids; and
-//! a cronjob refresh at the same instant leaves it unchanged.
+//! create query runs (one test per case file), THEN the segment table holds
+//! exactly the expected ids; and a cronjob refresh at the same instant leaves
+//! it unchanged.
 
 use segments_core::Target;
 use segments_tests::bq_check;
-use segments_tests::cases::{NOW, load_all};
+use segments_tests::cases::{NOW, load};
 use segments_tests::warehouse::Warehouse;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn golden_cases_select_exactly_the_expected_members() {
-    let w = Warehouse::fixture("cases").await;
-    let target = Target::new(&w.project, &w.dataset).unwrap();
-    let cases = load_all();
-    assert!(
-        cases.len() >= 90,
-        "expected the full case suite, found {}",
-        cases.len()
-    );
-    let mut failures = Vec::new();
-    for case in &cases {
-        let outcome = async {
-            let r = case.render(&target, NOW)?;
-            bq_check::check(&r.create_table_query)?;
-            w.run(&r.create_table_query).await?;
-            let got = w.members(&r.table).await?;
-            let mut want = case.expect.clone();
-            want.sort();
-            if got != want {
-                return Err(format!("members {got:?}, expected {want:?}"));
-            }
-            // A refresh at the same instant is a no-op.
-            let cron = case.cronjob_at(&target, NOW)?;
-            bq_check::check(&cron)?;
-            w.run(&cron).await?;
-            let again = w.members(&r.table).await?;
-            if again != want {
-                return Err(format!(
-                    "after the cronjob refresh: {again:?}, expected {want:?}"
-                ));
-            }
-            Ok::<(), String>(())
+/// One test per golden case, named after its file in `tests/cases/`.
+macro_rules! golden_cases {
+    ($($name:ident),* $(,)?) => {
+        mod case {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::selects_exactly_the_expected_members(stringify!($name)).await;
+                }
+            )*
         }
-        .await;
-        match outcome {
-            Ok(()) => println!("case {} ok", case.name),
-            Err(e) => failures.push(format!("case {} ({}): {e}", case.name, case.about)),
+    };
+}
+
+include!(concat!(env!("OUT_DIR"), "/golden_cases.rs"));
+
+/// The fixture dataset every case reads: the first case to run loads it.
+static CASES_DATASET: tokio::sync::Mutex<Option<String>> = tokio::sync::Mutex::const_new(None);
+
+async fn cases_warehouse() -> Warehouse {
+    let mut dataset = CASES_DATASET.lock().await;
+    match dataset.as_deref() {
+        Some(d) => Warehouse::open(d).await,
+        None => {
+            let w = Warehouse::fixture("cases").await;
+            *dataset = Some(w.dataset.clone());
+            w
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+}
+
+/// The case's create query selects exactly its expected ids, and a refresh
+/// at the same instant changes nothing.
+async fn selects_exactly_the_expected_members(name: &str) {
+    let w = cases_warehouse().await;
+    let target = Target::new(&w.project, &w.dataset).unwrap();
+    let case = load(name);
+    let outcome = async {
+        let r = case.render(&target, NOW)?;
+        bq_check::check(&r.create_table_query)?;
+        w.run(&r.create_table_query).await?;
+        let got = w.members(&r.table).await?;
+        let mut want = case.expect.clone();
+        want.sort();
+        if got != want {
+            return Err(format!("members {got:?}, expected {want:?}"));
+        }
+        // A refresh at the same instant is a no-op.
+        let cron = case.cronjob_at(&target, NOW)?;
+        bq_check::check(&cron)?;
+        w.run(&cron).await?;
+        let again = w.members(&r.table).await?;
+        if again != want {
+            return Err(format!(
+                "after the cronjob refresh: {again:?}, expected {want:?}"
+            ));
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        panic!("tests/cases/{name}.json ({}): {e}", case.about);
+    }
 }
 
 fn rendered(

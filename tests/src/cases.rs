@@ -86,6 +86,16 @@ impl Case {
     }
 }
 
+/// The case in `tests/cases/{name}.json`.
+pub fn load(name: &str) -> Case {
+    let p = crate::repo_root().join(format!("tests/cases/{name}.json"));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut case: Case =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    case.name = name.to_string();
+    case
+}
+
 pub fn load_all() -> Vec<Case> {
     let dir = crate::repo_root().join("tests/cases");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)

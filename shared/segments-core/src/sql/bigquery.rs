@@ -113,13 +113,6 @@ impl Dialect for BigQuery {
         w.query(query);
     }
 
-    fn create_or_replace_table_sql(&self, w: &mut Writer, table: &TableRef, query_sql: &str) {
-        w.push("CREATE OR REPLACE TABLE ");
-        w.table(table);
-        w.push(" AS\n");
-        w.push(query_sql);
-    }
-
     /// One MERGE: BigQuery has `WHEN NOT MATCHED BY SOURCE`.
     fn sync_table(&self, w: &mut Writer, table: &TableRef, source: &Query, key: &Ident) {
         w.push("MERGE ");

@@ -200,16 +200,6 @@ pub trait Dialect: Send + Sync {
         w.query(query);
     }
 
-    /// [`Dialect::create_or_replace_table`] around a query already rendered
-    /// in this dialect (report results). Default: the same two statements.
-    fn create_or_replace_table_sql(&self, w: &mut Writer, table: &TableRef, query_sql: &str) {
-        self.drop_table_if_exists(w, table);
-        w.push(";\nCREATE TABLE ");
-        w.table(table);
-        w.push(" AS\n");
-        w.push(query_sql);
-    }
-
     /// Makes the one-column `table` equal to `source` on `key` (see
     /// [`super::Statement::Sync`]) without rewriting unchanged rows. Default,
     /// for engines without `MERGE ... WHEN NOT MATCHED BY SOURCE`: a DELETE of

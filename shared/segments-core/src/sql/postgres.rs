@@ -254,10 +254,6 @@ impl Dialect for Postgres {
         self.replace_with(w, table, |w| w.query(query));
     }
 
-    fn create_or_replace_table_sql(&self, w: &mut Writer, table: &TableRef, query_sql: &str) {
-        self.replace_with(w, table, |w| w.push(query_sql));
-    }
-
     /// One statement: the members are computed once; stale rows are deleted
     /// and new ones inserted against the same snapshot, so afterwards the
     /// table equals `source`. A lock that readers do not wait on keeps two
