@@ -266,3 +266,67 @@ async fn jobs_run_as_the_accounts_role_and_report_their_end() {
     );
     assert!(w.status("no-such-job").await.is_err());
 }
+
+/// GIVEN a segment table being rebuilt and refreshed over and over with
+/// alternating members, WHEN another session reads it all the while, THEN
+/// every read sees one whole member set, never an error (a missing table),
+/// an empty or a half-built one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_never_see_a_segment_table_missing_or_half_built() {
+    use segments_core::sql::DialectKind;
+    let w = Fixture::fixture("pgswap").await;
+    let target = segments_core::Target::for_dialect(DialectKind::Postgres, "", &w.schema).unwrap();
+    let tz = segments_core::time::parse_time_zone("UTC").unwrap();
+    let now = segments_core::time::parse_now("2024-06-15T12:00:00Z").unwrap();
+    let country = |c: &str| {
+        segments_core::parse_segment(&serde_json::json!({"id": "swap", "ruleGroups": [{
+            "mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+            "g0": {"type": "dimension", "key": "country", "condition": "equals", "value": c}}]}))
+        .unwrap()
+    };
+    let catalog = segments_core::Catalog::default_catalog();
+    let (us, de) = (country("us"), country("de"));
+    let create = |s| segments_core::render_segment(s, &catalog, &target, &tz, now).unwrap();
+    let refresh = |s| segments_core::render_refresh(s, &catalog, &target, &tz, now).unwrap();
+    let statements = [
+        create(&us).create_table_query,
+        create(&de).create_table_query,
+        refresh(&us),
+        refresh(&de),
+    ];
+    let table = create(&us).table;
+    w.run(&statements[0]).await.unwrap();
+
+    let reader = connect().await;
+    let sql = format!(
+        "SELECT string_agg(object_id, ',' ORDER BY object_id) FROM {}",
+        w.table(&table)
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let reads = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let got = reader
+                .query_one(&sql, &[])
+                .await
+                .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+                .map_err(|e| segments_tests::pg_warehouse::describe(&e));
+            seen.push(got);
+        }
+        seen
+    });
+    for i in 0..40 {
+        w.run(&statements[i % 4]).await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = reads.await.unwrap();
+    assert!(seen.len() > 10, "only {} reads", seen.len());
+    for s in &seen {
+        assert!(
+            matches!(s.as_deref(), Ok("s1,s2") | Ok("s3")),
+            "a reader saw {s:?}"
+        );
+    }
+    w.cleanup().await;
+}
