@@ -1,5 +1,6 @@
 //! Properties of the Postgres dialect: hostile user values and keys never
-//! change a statement's shape (parsed with sqlparser's PostgreSQL dialect),
+//! change a statement's shape (parsed with sqlparser's PostgreSQL dialect;
+//! one shape for ASCII values, one for others, which compare under ICU),
 //! come back out of the parse unchanged, run on the real Postgres, and every
 //! string literal reads back on the server exactly as it went in.
 
@@ -156,7 +157,10 @@ proptest! {
 
     #[test]
     fn hostile_values_never_change_a_postgres_statement(value in hostile(), key in "[A-Za-z_][A-Za-z0-9_]{0,12}") {
-        let (base_seg, got_seg) = (value_segment("prop", "x", "k"), value_segment("prop", &value, &key));
+        // Comparisons with ASCII text take the dialect's ICU-free form, others
+        // the ICU one: the baseline is a value of the same kind.
+        let base_value = if value.is_ascii() { "x" } else { "\u{e9}" };
+        let (base_seg, got_seg) = (value_segment("prop", base_value, "k"), value_segment("prop", &value, &key));
         let base = render(&base_seg, "acct");
         let got = render(&got_seg, "acct");
         let day2 = "2024-06-16T00:00:00Z";
@@ -214,5 +218,68 @@ proptest! {
             srv.warehouse.run(&refresh).await.unwrap_or_else(|e| panic!("{e}\n{refresh}"));
             assert_eq!(srv.warehouse.members(&r.table).await.unwrap(), built);
         });
+    }
+}
+
+/// Text mixing ASCII with the letters whose lower case is tricky: KELVIN SIGN
+/// and `İ` (their lower case holds ASCII), dotless `ı`, `ß`, final sigma,
+/// OHM and ANGSTROM signs, a ligature, a titlecase digraph, a combining dot.
+fn tricky_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "K", "k", "\u{212A}", "I", "i", "\u{130}", "\u{131}", "\u{307}", "S", "s", "\u{df}",
+            "\u{3a3}", "\u{3c2}", "\u{2126}", "\u{212B}", "\u{fb01}", "\u{1c5}", "\u{c9}", "e",
+            "A", " ",
+        ]),
+        0..6,
+    )
+    .prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Against ASCII text the dialect lowers without ICU; every comparison must
+    /// still answer as `LOWER(x COLLATE "und-x-icu")` does, on the server.
+    #[test]
+    fn ascii_comparisons_lower_as_icu_does(x in tricky_text(), lit in "[a-zA-Z ]{0,3}|k|i|ki|ss") {
+        use segments_core::sql::{BinOp, Expr, Func, Query, Select, render_query};
+        use segments_core::time::Clock;
+        let lower = |e: Expr| Expr::call(Func::Lower, vec![e]);
+        let (v, l) = (lower(Expr::str(&x)), lower(Expr::str(&lit)));
+        let ours = vec![
+            v.clone().eq(l.clone()),
+            Expr::InList(Box::new(v.clone()), vec![l.clone(), Expr::str("zz")]),
+            Expr::call(Func::StrPos, vec![v.clone(), l.clone()]).bin(BinOp::Gt, Expr::Int(0)),
+            Expr::call(Func::StartsWith, vec![v.clone(), l.clone()]),
+            Expr::call(Func::EndsWith, vec![v.clone(), l.clone()]),
+        ];
+        let mut select = Select::default();
+        for (i, e) in ours.into_iter().enumerate() {
+            select = select.item(e, Some(["eq", "inl", "pos", "sw", "ew"][i]));
+        }
+        let sql = render_query(DialectKind::Postgres.dialect(), &Query::select(select), Clock::Placeholders).unwrap();
+        prop_assert!(!sql.contains("und-x-icu"), "the ASCII path was not taken: {}", sql);
+        let q = |s: &str| {
+            let mut out = String::new();
+            DialectKind::Postgres.dialect().string_literal(&mut out, s);
+            out
+        };
+        let (xq, lq) = (q(&x), q(&lit));
+        let icu = |e: &str| format!("LOWER(({e}) COLLATE \"und-x-icu\")");
+        let reference = format!(
+            "SELECT {a} = {b}, {a} IN ({b}, 'zz'), STRPOS({a}, {b}) > 0, STARTS_WITH({a}, {b}), RIGHT({a}, LENGTH({b})) = {b}",
+            a = icu(&xq),
+            b = icu(&lq)
+        );
+        let srv = server();
+        let row = |sql: String| -> Vec<bool> {
+            let r = srv
+                .rt
+                .block_on(srv.warehouse.client.query_one(&sql, &[]))
+                .unwrap_or_else(|e| panic!("{}\n{sql}", pg_warehouse::describe(&e)));
+            (0..r.len()).map(|i| r.get::<_, bool>(i)).collect()
+        };
+        prop_assert_eq!(row(sql.clone()), row(reference.clone()), "{:?} vs {:?}\n{}\n{}", x, lit, sql, reference);
     }
 }

@@ -2,7 +2,7 @@
 //! [`render`](super::render) walks the AST and asks a [`Dialect`] at every
 //! point where engines differ; a new warehouse is one more implementation.
 
-use super::ast::{AggFunc, EntryField, Expr, Func, Query, SetOp, SqlType};
+use super::ast::{AggFunc, BinOp, EntryField, Expr, Func, Query, SetOp, SqlType};
 use super::render::Writer;
 use super::{Ident, Namespace, TableRef};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -139,6 +139,16 @@ pub trait Dialect: Send + Sync {
             AggFunc::Min => "MIN",
             AggFunc::Max => "MAX",
         }
+    }
+
+    /// A comparison `l op r`. Default: as written.
+    fn compare(&self, w: &mut Writer, l: &Expr, op: BinOp, r: &Expr) {
+        w.compare_plain(l, op, r);
+    }
+
+    /// `e IN (items)`. Default: as written.
+    fn in_list(&self, w: &mut Writer, e: &Expr, items: &[Expr]) {
+        w.in_list_plain(e, items);
     }
 
     // ---- arrays -----------------------------------------------------------------------

@@ -14,7 +14,7 @@
 //! readers see the old rows until the commit and the new ones after it, never
 //! a missing or half-built table.
 
-use super::ast::{EntryField, Expr, Func, Query, SqlType};
+use super::ast::{BinOp, EntryField, Expr, Func, Query, SqlType};
 use super::dialect::Dialect;
 use super::render::Writer;
 use super::{Ident, TableRef};
@@ -31,7 +31,69 @@ const LOWER_COLLATION: &str = "und-x-icu";
 /// Whitespace `float8in` and BigQuery's casts skip around a number.
 const SPACE: &str = "[ \\t\\n\\r\\f\\v]*";
 
+/// ASCII text on the other side of a case-insensitive comparison: `'x'`,
+/// or `LOWER('x')` (then lowered under `"C"`, which for ASCII is every
+/// collation's lowering; constant, so folded once).
+fn ascii_literal(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Str(s) if s.is_ascii() => Some(e),
+        Expr::Call(Func::Lower, args) => match args.as_slice() {
+            [Expr::Str(s)] if s.is_ascii() => Some(e),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The `x` of `LOWER(x)`.
+fn lowered(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Call(Func::Lower, args) => match args.as_slice() {
+            [x] => Some(x),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl Postgres {
+    /// `LOWER(x)` for a comparison with ASCII text only, without ICU: the two
+    /// non-ASCII letters whose lower case holds ASCII letters (KELVIN SIGN →
+    /// `k`, `İ` → `i` + U+0307) are mapped first, then ASCII letters lowered
+    /// under `"C"`. Every other non-ASCII character stays non-ASCII under both
+    /// lowerings, so an ASCII text equals, contains, starts or ends the result
+    /// exactly when it does `LOWER(x COLLATE "und-x-icu")`
+    /// (`tests/postgres_properties.rs` checks this on the server).
+    fn lower_for_ascii(&self, w: &mut Writer, x: &Expr) {
+        w.push("LOWER(REPLACE(TRANSLATE(");
+        w.expr(x);
+        w.push(", ");
+        self.string_literal(w.out(), "\u{212A}");
+        w.push(", 'k'), ");
+        self.string_literal(w.out(), "\u{130}");
+        w.push(", ");
+        self.string_literal(w.out(), "i\u{307}");
+        w.push(") COLLATE ");
+        self.quote_ident(w.out(), "C");
+        w.push(")");
+    }
+
+    /// An [`ascii_literal`]: the text, lowered under `"C"` when it was lowered.
+    fn ascii_text(&self, w: &mut Writer, e: &Expr) {
+        match e {
+            Expr::Call(Func::Lower, args) => {
+                if let [t] = args.as_slice() {
+                    w.push("LOWER(");
+                    w.expr(t);
+                    w.push(" COLLATE ");
+                    self.quote_ident(w.out(), "C");
+                    w.push(")");
+                }
+            }
+            other => w.expr(other),
+        }
+    }
+
     /// `x COLLATE "und-x-icu"`, parenthesised.
     fn collated(&self, w: &mut Writer, e: &Expr) {
         w.push("(");
@@ -163,6 +225,29 @@ impl Dialect for Postgres {
 
     fn call(&self, w: &mut Writer, f: Func, args: &[Expr]) {
         match (f, args) {
+            // Against ASCII text, lowering needs no ICU (see `lower_for_ascii`).
+            (Func::StrPos | Func::StartsWith, [a, b]) if lowered(a).is_some() => {
+                if let (Some(x), Some(lit)) = (lowered(a), ascii_literal(b)) {
+                    w.push(self.func_name(f));
+                    w.push("(");
+                    self.lower_for_ascii(w, x);
+                    w.push(", ");
+                    self.ascii_text(w, lit);
+                    w.push(")");
+                } else {
+                    w.call_plain(self.func_name(f), args);
+                }
+            }
+            (Func::EndsWith, [a, b]) if lowered(a).is_some() && ascii_literal(b).is_some() => {
+                if let (Some(x), Some(lit)) = (lowered(a), ascii_literal(b)) {
+                    w.push("RIGHT(");
+                    self.lower_for_ascii(w, x);
+                    w.push(", LENGTH(");
+                    self.ascii_text(w, lit);
+                    w.push(")) = ");
+                    self.ascii_text(w, lit);
+                }
+            }
             // Lowered under the ICU root collation (see the module docs).
             (Func::Lower, [a]) => {
                 w.push("LOWER(");
@@ -210,6 +295,35 @@ impl Dialect for Postgres {
             }
             _ => super::dialect::default_call(self.func_name(f), w, f, args),
         }
+    }
+
+    fn compare(&self, w: &mut Writer, l: &Expr, op: BinOp, r: &Expr) {
+        if matches!(op, BinOp::Eq | BinOp::NotEq)
+            && let (Some(x), Some(lit)) = (lowered(l), ascii_literal(r))
+        {
+            self.lower_for_ascii(w, x);
+            w.push(if op == BinOp::Eq { " = " } else { " != " });
+            self.ascii_text(w, lit);
+            return;
+        }
+        w.compare_plain(l, op, r);
+    }
+
+    fn in_list(&self, w: &mut Writer, e: &Expr, items: &[Expr]) {
+        let texts: Option<Vec<&Expr>> = items.iter().map(ascii_literal).collect();
+        if let (Some(x), Some(texts)) = (lowered(e), texts) {
+            self.lower_for_ascii(w, x);
+            w.push(" IN (");
+            for (i, t) in texts.iter().enumerate() {
+                if i > 0 {
+                    w.push(", ");
+                }
+                self.ascii_text(w, t);
+            }
+            w.push(")");
+            return;
+        }
+        w.in_list_plain(e, items);
     }
 
     fn cast(&self, w: &mut Writer, e: &Expr, ty: SqlType, safe: bool) {

@@ -299,16 +299,8 @@ impl<'d> Writer<'d> {
     fn logic(&mut self, e: &Expr) {
         match e {
             Expr::Binary(l, op, r) => {
-                self.operand(l);
-                self.push(match op {
-                    BinOp::Eq => " = ",
-                    BinOp::NotEq => " != ",
-                    BinOp::Lt => " < ",
-                    BinOp::LtEq => " <= ",
-                    BinOp::Gt => " > ",
-                    BinOp::GtEq => " >= ",
-                });
-                self.operand(r);
+                let d = self.dialect;
+                d.compare(self, l, *op, r)
             }
             Expr::And(items) | Expr::Or(items) => {
                 let kw = if matches!(e, Expr::And(_)) {
@@ -339,10 +331,8 @@ impl<'d> Writer<'d> {
             Expr::IsTrue(inner) => self.postfix(inner, " IS TRUE"),
             Expr::IsFalse(inner) => self.postfix(inner, " IS FALSE"),
             Expr::InList(inner, items) => {
-                self.operand(inner);
-                self.push(" IN (");
-                self.list(items);
-                self.out.push(')');
+                let d = self.dialect;
+                d.in_list(self, inner, items)
             }
             Expr::InQuery(inner, q) => {
                 self.operand(inner);
@@ -358,6 +348,28 @@ impl<'d> Writer<'d> {
                 "cannot render {other:?} as a condition"
             ))),
         }
+    }
+
+    /// `l op r`, the default [`Dialect::compare`].
+    pub fn compare_plain(&mut self, l: &Expr, op: BinOp, r: &Expr) {
+        self.operand(l);
+        self.push(match op {
+            BinOp::Eq => " = ",
+            BinOp::NotEq => " != ",
+            BinOp::Lt => " < ",
+            BinOp::LtEq => " <= ",
+            BinOp::Gt => " > ",
+            BinOp::GtEq => " >= ",
+        });
+        self.operand(r);
+    }
+
+    /// `e IN (items)`, the default [`Dialect::in_list`].
+    pub fn in_list_plain(&mut self, e: &Expr, items: &[Expr]) {
+        self.operand(e);
+        self.push(" IN (");
+        self.list(items);
+        self.out.push(')');
     }
 
     fn postfix(&mut self, inner: &Expr, suffix: &str) {
