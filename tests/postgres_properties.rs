@@ -243,43 +243,80 @@ proptest! {
     /// still answer as `LOWER(x COLLATE "und-x-icu")` does, on the server.
     #[test]
     fn ascii_comparisons_lower_as_icu_does(x in tricky_text(), lit in "[a-zA-Z ]{0,3}|k|i|ki|ss") {
-        use segments_core::sql::{BinOp, Expr, Func, Query, Select, render_query};
-        use segments_core::time::Clock;
-        let lower = |e: Expr| Expr::call(Func::Lower, vec![e]);
-        let (v, l) = (lower(Expr::str(&x)), lower(Expr::str(&lit)));
-        let ours = vec![
-            v.clone().eq(l.clone()),
-            Expr::InList(Box::new(v.clone()), vec![l.clone(), Expr::str("zz")]),
-            Expr::call(Func::StrPos, vec![v.clone(), l.clone()]).bin(BinOp::Gt, Expr::Int(0)),
-            Expr::call(Func::StartsWith, vec![v.clone(), l.clone()]),
-            Expr::call(Func::EndsWith, vec![v.clone(), l.clone()]),
-        ];
-        let mut select = Select::default();
-        for (i, e) in ours.into_iter().enumerate() {
-            select = select.item(e, Some(["eq", "inl", "pos", "sw", "ew"][i]));
-        }
-        let sql = render_query(DialectKind::Postgres.dialect(), &Query::select(select), Clock::Placeholders).unwrap();
-        prop_assert!(!sql.contains("und-x-icu"), "the ASCII path was not taken: {}", sql);
-        let q = |s: &str| {
-            let mut out = String::new();
-            DialectKind::Postgres.dialect().string_literal(&mut out, s);
-            out
-        };
-        let (xq, lq) = (q(&x), q(&lit));
-        let icu = |e: &str| format!("LOWER(({e}) COLLATE \"und-x-icu\")");
-        let reference = format!(
-            "SELECT {a} = {b}, {a} IN ({b}, 'zz'), STRPOS({a}, {b}) > 0, STARTS_WITH({a}, {b}), RIGHT({a}, LENGTH({b})) = {b}",
-            a = icu(&xq),
-            b = icu(&lq)
-        );
-        let srv = server();
-        let row = |sql: String| -> Vec<bool> {
-            let r = srv
-                .rt
-                .block_on(srv.warehouse.client.query_one(&sql, &[]))
-                .unwrap_or_else(|e| panic!("{}\n{sql}", pg_warehouse::describe(&e)));
-            (0..r.len()).map(|i| r.get::<_, bool>(i)).collect()
-        };
-        prop_assert_eq!(row(sql.clone()), row(reference.clone()), "{:?} vs {:?}\n{}\n{}", x, lit, sql, reference);
+        let (ours, icu, sql) = ours_and_icu(&x, &lit);
+        prop_assert_eq!(ours, icu, "{:?} vs {:?}\n{}", x, lit, sql);
+    }
+}
+
+/// Our comparisons of `LOWER(x)` with ASCII `lit` and the same comparisons
+/// under ICU lowering, as the server answers them.
+fn ours_and_icu(x: &str, lit: &str) -> (Vec<bool>, Vec<bool>, String) {
+    use segments_core::sql::{BinOp, Expr, Func, Query, Select, render_query};
+    use segments_core::time::Clock;
+    let lower = |e: Expr| Expr::call(Func::Lower, vec![e]);
+    let (v, l) = (lower(Expr::str(x)), lower(Expr::str(lit)));
+    let ours = vec![
+        v.clone().eq(l.clone()),
+        Expr::InList(Box::new(v.clone()), vec![l.clone(), Expr::str("zz")]),
+        Expr::call(Func::StrPos, vec![v.clone(), l.clone()]).bin(BinOp::Gt, Expr::Int(0)),
+        Expr::call(Func::StartsWith, vec![v.clone(), l.clone()]),
+        Expr::call(Func::EndsWith, vec![v.clone(), l.clone()]),
+    ];
+    let mut select = Select::default();
+    for (i, e) in ours.into_iter().enumerate() {
+        select = select.item(e, Some(["eq", "inl", "pos", "sw", "ew"][i]));
+    }
+    let sql = render_query(
+        DialectKind::Postgres.dialect(),
+        &Query::select(select),
+        Clock::Placeholders,
+    )
+    .unwrap();
+    assert!(
+        !sql.contains("und-x-icu"),
+        "the ASCII path was not taken: {sql}"
+    );
+    let q = |s: &str| {
+        let mut out = String::new();
+        DialectKind::Postgres.dialect().string_literal(&mut out, s);
+        out
+    };
+    let (xq, lq) = (q(x), q(lit));
+    let icu = |e: &str| format!("LOWER(({e}) COLLATE \"und-x-icu\")");
+    let reference = format!(
+        "SELECT {a} = {b}, {a} IN ({b}, 'zz'), STRPOS({a}, {b}) > 0, STARTS_WITH({a}, {b}), RIGHT({a}, LENGTH({b})) = {b}",
+        a = icu(&xq),
+        b = icu(&lq)
+    );
+    let srv = server();
+    let row = |sql: String| -> Vec<bool> {
+        let r = srv
+            .rt
+            .block_on(srv.warehouse.client.query_one(&sql, &[]))
+            .unwrap_or_else(|e| panic!("{}\n{sql}", pg_warehouse::describe(&e)));
+        (0..r.len()).map(|i| r.get::<_, bool>(i)).collect()
+    };
+    (
+        row(sql.clone()),
+        row(reference.clone()),
+        format!("{sql}\n{reference}"),
+    )
+}
+
+#[test]
+fn ascii_comparisons_lower_as_icu_does_on_the_letters_that_matter() {
+    for (x, lit) in [
+        ("\u{212A}", "k"),
+        ("\u{212A}ELVIN", "kelvin"),
+        ("X\u{130}Y", "xi"),
+        ("X\u{130}Y", "xiy"),
+        ("\u{130}", "i"),
+        ("STRA\u{df}E", "strasse"),
+        ("STRASSE", "strasse"),
+        ("\u{3a3}A", "a"),
+        ("\u{131}", "i"),
+    ] {
+        let (ours, icu, sql) = ours_and_icu(x, lit);
+        assert_eq!(ours, icu, "{x:?} vs {lit:?}\n{sql}");
     }
 }
