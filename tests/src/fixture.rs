@@ -283,6 +283,36 @@ fn key_value(e: &Expr) -> Result<(String, Option<String>), String> {
     }
 }
 
+/// The same rows with every timestamp moved by `by` (a demo moves the
+/// fixture's 2024 into the present, whole days so day boundaries stay).
+pub fn shifted(stmts: &[FixtureStatement], by: chrono::Duration) -> Vec<FixtureStatement> {
+    stmts
+        .iter()
+        .map(|s| match s {
+            FixtureStatement::Insert {
+                table,
+                columns,
+                rows,
+            } => FixtureStatement::Insert {
+                table: table.clone(),
+                columns: columns.clone(),
+                rows: rows
+                    .iter()
+                    .map(|r| {
+                        r.iter()
+                            .map(|c| match c {
+                                Cell::Timestamp(t) => Cell::Timestamp(*t + by),
+                                other => other.clone(),
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
 /// A Postgres text literal under `standard_conforming_strings = on`.
 fn pg_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
