@@ -57,6 +57,9 @@ pub enum SegmentCommand {
     Rebuild {
         account_id: String,
         segment_id: String,
+        /// Drop the table before rebuilding it (`dropTable`; what expire-all
+        /// with `dropTables` fans out, one segment per message).
+        drop_table: bool,
     },
     Delete {
         account_id: String,
@@ -132,6 +135,14 @@ impl SegmentCommand {
             Some("rebuild") => SegmentCommand::Rebuild {
                 segment_id: req_id(&v, "segmentId", &mut errs),
                 account_id,
+                drop_table: match v.get("dropTable") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => {
+                        errs.push("dropTable", "must be true or false");
+                        false
+                    }
+                },
             },
             Some("delete") => SegmentCommand::Delete {
                 segment_id: req_id(&v, "segmentId", &mut errs),
@@ -325,9 +336,21 @@ mod tests {
             c,
             SegmentCommand::Rebuild {
                 account_id: "a-1".into(),
-                segment_id: "s-1".into()
+                segment_id: "s-1".into(),
+                drop_table: false
             }
         );
+        let c = SegmentCommand::parse(
+            br#"{"action":"rebuild","accountId":"a-1","segmentId":"s-1","dropTable":true}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            c,
+            SegmentCommand::Rebuild {
+                drop_table: true,
+                ..
+            }
+        ));
         assert_eq!(
             errs(SegmentCommand::parse(
                 br#"{"action":"drop","accountId":"a"}"#

@@ -92,12 +92,16 @@ pub async fn handle(
                 .segments
                 .push(build(&ctx, &seg, &rules, action, false).await?);
         }
-        SegmentCommand::Rebuild { segment_id, .. } => {
+        SegmentCommand::Rebuild {
+            segment_id,
+            drop_table,
+            ..
+        } => {
             let row = owned(app, account, segment_id).await?;
             let (seg, rules) = stored_segment(&row)?;
             outcome
                 .segments
-                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, false).await?);
+                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, *drop_table).await?);
         }
         SegmentCommand::Delete { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
@@ -119,6 +123,38 @@ pub async fn handle(
                 query_status: "deleted".into(),
             });
         }
+        // Fanned out: one rebuild message per segment on the create-segment
+        // queue, so the invocation's time does not grow with the account (a
+        // redelivered expire-all fans out again; each rebuild is idempotent
+        // per message).
+        SegmentCommand::ExpireAll { drop_tables, .. } if app.create_segment_queue_url.is_some() => {
+            let queue = app.create_segment_queue_url.as_deref().unwrap_or_default();
+            let rows = app.ports.store.custom_segments(account).await?;
+            let bodies: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    serde_json::json!({
+                        "action": "rebuild",
+                        "accountId": account,
+                        "segmentId": row.id,
+                        "dropTable": drop_tables,
+                    })
+                    .to_string()
+                })
+                .collect();
+            app.ports.queue.send_batch(queue, &bodies).await?;
+            for row in rows {
+                outcome.segments.push(SegmentOutcome {
+                    table: segments_core::model::segment_table_name(&row.id),
+                    segment_id: row.id,
+                    job_id: None,
+                    query_status: "queued".into(),
+                });
+            }
+            // Each rebuild clears the caches of its segment.
+            return Ok(outcome);
+        }
+        // Without the queue (a local run), one segment after another here.
         SegmentCommand::ExpireAll { drop_tables, .. } => {
             for row in app.ports.store.custom_segments(account).await? {
                 // One bad stored segment must not stop the others.

@@ -26,6 +26,8 @@ pub struct App {
     pub dataset_prefix: String,
     pub check_queue_url: String,
     pub cronjob_queue_url: Option<String>,
+    /// create-segment's own queue: expire-all fans out one rebuild per segment on it.
+    pub create_segment_queue_url: Option<String>,
     pub schedule_report_queue_url: Option<String>,
     pub static_bucket: Option<String>,
     pub maximum_bytes_billed: i64,
@@ -73,17 +75,22 @@ impl From<segments_core::CoreError> for Failure {
 }
 
 impl App {
-    /// Reads the configuration and connects every adapter.
+    /// Reads the configuration and connects every adapter: a function's cold start.
     pub async fn from_env() -> Result<App, String> {
-        let config = Config::load().await.map_err(|e| e.to_string())?;
-        let catalog = match std::env::var("SEGMENTS_CATALOG") {
-            Ok(path) if !path.is_empty() => {
-                let text = std::fs::read_to_string(&path)
+        App::from_vars(std::env::vars().collect()).await
+    }
+
+    /// [`App::from_env`] over the given variables instead of the process's.
+    pub async fn from_vars(vars: std::collections::HashMap<String, String>) -> Result<App, String> {
+        let catalog = match vars.get("SEGMENTS_CATALOG") {
+            Some(path) if !path.is_empty() => {
+                let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?;
                 Catalog::from_json(&text).map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?
             }
             _ => Catalog::default_catalog(),
         };
+        let config = Config::load_from(vars).await.map_err(|e| e.to_string())?;
         let ports = Ports::connect(&config).await.map_err(|e| e.to_string())?;
         Ok(App::new(&config, ports, catalog))
     }
@@ -96,6 +103,7 @@ impl App {
             dataset_prefix: config.bigquery.dataset_prefix.clone(),
             check_queue_url: config.check_job_queue_url.clone(),
             cronjob_queue_url: config.cronjob_queue_url.clone(),
+            create_segment_queue_url: config.create_segment_queue_url.clone(),
             schedule_report_queue_url: config.schedule_report_queue_url.clone(),
             static_bucket: config.static_bucket.clone(),
             maximum_bytes_billed: config.bigquery.maximum_bytes_billed,

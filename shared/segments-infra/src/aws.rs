@@ -184,8 +184,18 @@ impl ObjectStore for S3Store {
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
             Err(e) => {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                let status = e.raw_response().map(|r| r.status().as_u16());
                 if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
                     Ok(None)
+                } else if status == Some(403) || e.code() == Some("AccessDenied") {
+                    // Our permissions, not an outage: retrying cannot help. With
+                    // s3:ListBucket on the bucket a missing key is a 404 (None);
+                    // without it S3 answers 403 for a missing key too.
+                    Err(InfraError::Config(format!(
+                        "s3: access denied to s3://{bucket}/{key}: the role needs s3:GetObject on the key and s3:ListBucket on the bucket ({})",
+                        aws_error_chain(&e)
+                    )))
                 } else {
                     Err(InfraError::ObjectStore(aws_error_chain(&e)))
                 }

@@ -32,6 +32,55 @@ impl Authenticator for NoToken {
     }
 }
 
+/// The OAuth scope of every BigQuery call.
+const BIGQUERY_SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
+/// The longest token exchange (connect and request): a cold start waits on it.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+type TokenFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<String, BQError>> + Send>,
+>;
+
+/// The service-account sign-in: a JWT signed with the key, exchanged at the
+/// key's `token_uri` for an access token (yup-oauth2, which caches it until
+/// it expires), with a timeout on every exchange. The client library's own
+/// authenticator has none.
+#[derive(Clone)]
+struct GoogleAuth {
+    token: Arc<dyn Fn() -> TokenFuture + Send + Sync>,
+}
+
+impl GoogleAuth {
+    async fn new(key: gcp_bigquery_client::yup_oauth2::ServiceAccountKey) -> Result<GoogleAuth> {
+        let auth = gcp_bigquery_client::yup_oauth2::ServiceAccountAuthenticator::builder(key)
+            .with_timeout(TOKEN_TIMEOUT)
+            .build()
+            .await
+            .map_err(|e| InfraError::Config(format!("GOOGLE_SERVICE_ACCOUNT_KEY: {e}")))?;
+        Ok(GoogleAuth {
+            token: Arc::new(move || {
+                let auth = auth.clone();
+                Box::pin(async move {
+                    tracing::debug!(
+                        "BigQuery access token (exchanged when the cached one expires)"
+                    );
+                    let token = tokio::time::timeout(TOKEN_TIMEOUT, auth.token(&[BIGQUERY_SCOPE]))
+                        .await
+                        .map_err(|_| BQError::NoToken)??;
+                    token.token().map(str::to_string).ok_or(BQError::NoToken)
+                })
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl Authenticator for GoogleAuth {
+    async fn access_token(&self) -> std::result::Result<String, BQError> {
+        (self.token)().await
+    }
+}
+
 fn bq(e: BQError) -> InfraError {
     match e {
         BQError::ResponseError { error } => {
@@ -107,23 +156,30 @@ impl BigQuery {
             .map_err(|e| InfraError::Config(format!("BigQuery HTTP client: {e}")))?;
         let mut builder = ClientBuilder::new();
         builder.with_client(http);
+        // A key is always used when given (the token exchange is then exercised
+        // even against an emulator, which ignores the token); no key: an
+        // emulator without credentials.
         let client = match (&cfg.base_url, &cfg.service_account_key) {
-            (Some(url), _) => {
-                builder.with_v2_base_url(format!("{url}/bigquery/v2"));
-                builder
-                    .build_from_authenticator(Arc::new(NoToken))
-                    .await
-                    .map_err(bq)?
-            }
-            (None, Some(key)) => {
+            (base_url, Some(key)) => {
+                if let Some(url) = base_url {
+                    builder.with_v2_base_url(format!("{url}/bigquery/v2"));
+                }
                 let key = gcp_bigquery_client::yup_oauth2::parse_service_account_key(&key.0)
                     .map_err(|e| {
                         InfraError::Config(format!(
                             "GOOGLE_SERVICE_ACCOUNT_KEY is not a service-account key: {e}"
                         ))
                     })?;
+                let auth = GoogleAuth::new(key).await?;
                 builder
-                    .build_from_service_account_key(key, false)
+                    .build_from_authenticator(Arc::new(auth))
+                    .await
+                    .map_err(bq)?
+            }
+            (Some(url), None) => {
+                builder.with_v2_base_url(format!("{url}/bigquery/v2"));
+                builder
+                    .build_from_authenticator(Arc::new(NoToken))
                     .await
                     .map_err(bq)?
             }
@@ -305,7 +361,15 @@ impl Warehouse for BigQuery {
         Ok(cells(res.rows.unwrap_or_default(), max_rows))
     }
 
+    /// Get first, insert only when missing: `datasets.insert` needs the
+    /// project-level `bigquery.datasets.create` even for a dataset that exists,
+    /// which a service account with Data Editor on each dataset does not have.
     async fn ensure_dataset(&self, dataset: &str) -> Result<()> {
+        match self.client.dataset().get(&self.project, dataset).await {
+            Ok(_) => return Ok(()),
+            Err(e) if http_code(&e) == Some(404) => {}
+            Err(e) => return Err(bq(e)),
+        }
         let mut ds = Dataset::new(&self.project, dataset);
         if let Some(loc) = &self.location {
             ds = ds.location(loc);

@@ -51,10 +51,43 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
-    /// Checks the URL; connects lazily.
+    /// Checks the URL; connects lazily. `rediss://` is TLS verified against the
+    /// Mozilla roots (ElastiCache's Amazon roots are among them); use
+    /// [`RedisCache::with_ca_file`] for a private CA.
     pub fn new(url: &str) -> Result<RedisCache> {
-        let client =
-            redis::Client::open(url).map_err(|e| InfraError::Config(format!("REDIS_URL: {e}")))?;
+        RedisCache::with_ca_file(url, None)
+    }
+
+    /// As [`RedisCache::new`], verifying a `rediss://` server against the CA
+    /// certificates of a PEM file instead of the Mozilla roots (`REDIS_CA_FILE`).
+    pub fn with_ca_file(url: &str, ca_file: Option<&str>) -> Result<RedisCache> {
+        let config = |e: String| InfraError::Config(format!("REDIS_URL: {e}"));
+        let tls = url.starts_with("rediss://");
+        let client = match ca_file {
+            None => redis::Client::open(url).map_err(|e| config(e.to_string()))?,
+            Some(_) if !tls => {
+                return Err(InfraError::Config(
+                    "REDIS_CA_FILE is set but REDIS_URL is not rediss:// (TLS)".into(),
+                ));
+            }
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| InfraError::Config(format!("REDIS_CA_FILE {path}: {e}")))?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(InfraError::Config(format!(
+                        "REDIS_CA_FILE {path}: no PEM certificate in it"
+                    )));
+                }
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+                .map_err(|e| config(e.to_string()))?
+            }
+        };
         Ok(RedisCache {
             client,
             conn: Default::default(),

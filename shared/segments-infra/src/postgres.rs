@@ -12,10 +12,31 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-const MIGRATIONS: &[(i32, &str)] = &[
-    (1, include_str!("migrations/001_web_app_tables.sql")),
-    (2, include_str!("migrations/002_segment_jobs.sql")),
-    (3, include_str!("migrations/003_segment_jobs_order.sql")),
+/// Who owns a migration's tables. The functions' cold start applies only
+/// their own: the web app's tables exist in production, and altering them
+/// would need their owner's rights.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Owner {
+    WebApp,
+    Functions,
+}
+
+const MIGRATIONS: &[(i32, Owner, &str)] = &[
+    (
+        1,
+        Owner::WebApp,
+        include_str!("migrations/001_web_app_tables.sql"),
+    ),
+    (
+        2,
+        Owner::Functions,
+        include_str!("migrations/002_segment_jobs.sql"),
+    ),
+    (
+        3,
+        Owner::Functions,
+        include_str!("migrations/003_segment_jobs_order.sql"),
+    ),
 ];
 
 /// Serialises concurrent migrations (any fixed number works).
@@ -130,14 +151,74 @@ fn job_row(r: &Row) -> Result<JobRecord> {
 
 const JOB_COLUMNS: &str = "job_id, account_id::text, segment_id::text, action, status, bytes_billed, error, created_at, finished_at";
 
+/// The connection budget of one pool (one per Lambda execution environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections this pool opens at most (`DATABASE_POOL_SIZE`).
+    pub max_size: usize,
+    /// `statement_timeout` of every connection, ms (`DATABASE_STATEMENT_TIMEOUT_MS`);
+    /// 0 leaves the server's.
+    pub statement_timeout_ms: u32,
+    /// `idle_in_transaction_session_timeout`, ms; 0 leaves the server's.
+    pub idle_in_transaction_timeout_ms: u32,
+}
+
+/// The defaults: a statement never outlives the longest function timeout
+/// that waits on it, and a transaction left open by a frozen Lambda does not
+/// keep its locks.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u32 = 20_000;
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 30_000;
+
+impl PoolSettings {
+    pub fn new(max_size: usize) -> PoolSettings {
+        PoolSettings {
+            max_size,
+            statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
+            idle_in_transaction_timeout_ms: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+        }
+    }
+
+    /// Server settings sent at connection start (libpq's `options`), after any
+    /// the URL already has.
+    fn options(&self, existing: Option<&str>) -> String {
+        let mut opts: Vec<String> = existing
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| vec![o.trim().to_string()])
+            .unwrap_or_default();
+        if self.statement_timeout_ms > 0 {
+            opts.push(format!(
+                "-c statement_timeout={}",
+                self.statement_timeout_ms
+            ));
+        }
+        if self.idle_in_transaction_timeout_ms > 0 {
+            opts.push(format!(
+                "-c idle_in_transaction_session_timeout={}",
+                self.idle_in_transaction_timeout_ms
+            ));
+        }
+        opts.join(" ")
+    }
+}
+
 impl PgStore {
-    /// A pool over `database_url` (`postgres://user:pass@host:port/db`).
+    /// A pool over `database_url` (`postgres://user:pass@host:port/db`) with
+    /// the default timeouts ([`PoolSettings::new`]).
     /// TLS follows the URL's `sslmode` and `sslrootcert` (see [`crate::pg_tls`]).
     pub fn connect(database_url: &str, max_size: usize) -> Result<PgStore> {
+        PgStore::connect_with(database_url, PoolSettings::new(max_size))
+    }
+
+    pub fn connect_with(database_url: &str, settings: PoolSettings) -> Result<PgStore> {
+        let max_size = settings.max_size.max(1);
         let (url, tls) = pg_tls::split_url(database_url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| InfraError::Config(format!("DATABASE_URL is not a Postgres URL: {e}")))?;
+        let options = settings.options(config.get_options());
+        if !options.is_empty() {
+            config.options(&options);
+        }
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -191,8 +272,21 @@ impl PgStore {
         self.pool.get().await.map_err(pg)
     }
 
-    /// Creates the tables when missing; safe to run concurrently and repeatedly.
-    pub async fn migrate(&self) -> Result<()> {
+    /// Creates every table when missing, the web app's included (tests, the
+    /// demo, a fresh local database); safe to run concurrently and repeatedly.
+    pub async fn migrate(&self) -> Result<Vec<i32>> {
+        self.apply(&[Owner::WebApp, Owner::Functions]).await
+    }
+
+    /// What every function runs at cold start ([`crate::wiring::Ports::connect`]):
+    /// the functions' own tables (`segment_jobs`), under a transaction-scoped
+    /// advisory lock so concurrent cold starts apply each migration once.
+    /// Returns the versions this call applied (empty once up to date).
+    pub async fn migrate_functions(&self) -> Result<Vec<i32>> {
+        self.apply(&[Owner::Functions]).await
+    }
+
+    async fn apply(&self, owners: &[Owner]) -> Result<Vec<i32>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -203,7 +297,11 @@ impl PgStore {
         )
         .await
         .map_err(pg)?;
-        for (version, sql) in MIGRATIONS {
+        let mut applied = Vec::new();
+        for (version, owner, sql) in MIGRATIONS {
+            if !owners.contains(owner) {
+                continue;
+            }
             let done = tx
                 .query_opt(
                     "SELECT 1 FROM segments_migrations WHERE version = $1",
@@ -212,16 +310,20 @@ impl PgStore {
                 .await
                 .map_err(pg)?;
             if done.is_none() {
-                tx.batch_execute(sql).await.map_err(pg)?;
+                tx.batch_execute(sql).await.map_err(|e| {
+                    InfraError::Postgres(format!("migration {version}: {}", e.describe()))
+                })?;
                 tx.execute(
                     "INSERT INTO segments_migrations (version) VALUES ($1)",
                     &[version],
                 )
                 .await
                 .map_err(pg)?;
+                applied.push(*version);
             }
         }
-        tx.commit().await.map_err(pg)
+        tx.commit().await.map_err(pg)?;
+        Ok(applied)
     }
 
     /// Creates (or renames) an account; the web app does this in production.
