@@ -9,7 +9,8 @@
    run against the queues and the bucket of that stack, on a Postgres database
    created empty for the run: cold start, create, check, expire-all fan-out,
    schedule fan-out and an account's refresh.
-Prints a summary; exits non-zero on any failed step.
+Prints a summary; exits non-zero on any failed step. With --translate-only,
+step 1 alone (offline, a few seconds: tests/deploy/check.sh runs it).
 """
 
 import json
@@ -26,7 +27,10 @@ from cfnlint.decode import decode
 ROOT = Path(__file__).resolve().parents[2]
 STACK_DIR = ROOT / ".stack" / "rehearsal"
 STACK_DIR.mkdir(parents=True, exist_ok=True)
-ENV = dict(l.split("=", 1) for l in (ROOT / ".stack/env").read_text().splitlines() if "=" in l)
+ENV_FILE = ROOT / ".stack/env"
+ENV = dict(l.split("=", 1) for l in ENV_FILE.read_text().splitlines() if "=" in l) if ENV_FILE.exists() else {}
+# --translate-only: steps 1 and its rules (tests/deploy/check.sh runs that part).
+TRANSLATE_ONLY = "--translate-only" in sys.argv
 SAM_PY = ROOT / ".venv-sam/bin/python"
 RUN = uuid.uuid4().hex[:8]
 STACK = f"rehearsal-{RUN}"
@@ -123,6 +127,9 @@ step("rules on the translated template", not problems,
      f"{len(esms)} event sources with MaximumConcurrency on the live alias, {len(groups)} deployment groups "
      f"with 4 error alarms and auto-rollback, kms:Decrypt in {kms_roles} roles, CA layer on {len(functions)} functions, "
      f"{len(dlqs)} retained DLQs, schedule on-failure destination")
+
+if TRANSLATE_ONLY:
+    sys.exit(1 if failed else 0)
 
 # ---- 2. create on moto ----------------------------------------------------------
 s3, sqs, cf = aws("s3"), aws("sqs"), aws("cloudformation")
