@@ -7,8 +7,9 @@
    resource types moto implements (the others are listed, not faked).
 3. The four function binaries (host builds, behind cargo lambda's runtime API)
    run against the queues and the bucket of that stack, on a Postgres database
-   created empty for the run: cold start, create, check, expire-all fan-out,
-   schedule fan-out and an account's refresh.
+   created empty for the run and the fixture warehouse on the BigQuery
+   emulator: cold start, create, check, expire-all fan-out, schedule fan-out,
+   an account's refresh, a report.
 Prints a summary; exits non-zero on any failed step. With --translate-only,
 step 1 alone (offline, a few seconds: tests/deploy/check.sh runs it).
 """
