@@ -11,6 +11,7 @@ use segments_core::jobs::job_id;
 use segments_core::messages::CronjobMessage;
 use segments_core::parse_segment;
 use segments_core::time::substitute;
+use segments_infra::error::ErrorClass;
 use segments_infra::ports::QueryJob;
 use serde::Serialize;
 use serde_json::json;
@@ -124,7 +125,7 @@ pub async fn refresh_account(
             Err(e) => out.skipped.push((row.id.clone(), e.to_string())),
         }
     }
-    let results: Vec<(String, Result<bool, String>)> = futures_util::stream::iter(jobs)
+    let results: Vec<(String, Result<bool, Failure>)> = futures_util::stream::iter(jobs)
         .map(|job| async move {
             let r = app
                 .ports
@@ -132,18 +133,20 @@ pub async fn refresh_account(
                 .submit(&job)
                 .await
                 .map(|(_, dup)| dup)
-                .map_err(|e| e.to_string());
+                .map_err(Failure::from);
             (job.job_id, r)
         })
         .buffer_unordered(SUBMIT_CONCURRENCY)
         .collect()
         .await;
+    let mut any_transient = false;
     for (id, r) in results {
         match r {
             Ok(_) => out.submitted.push(id),
             Err(e) => {
-                tracing::error!(jobId = %id, error = %e, "refresh not submitted");
-                out.failed.push((id, e));
+                tracing::error!(jobId = %id, failureClass = %e.class(), error = %e.reason(), "refresh not submitted");
+                any_transient |= e.class() == ErrorClass::Transient;
+                out.failed.push((id, e.reason().to_string()));
             }
         }
     }
@@ -155,12 +158,18 @@ pub async fn refresh_account(
         app.ports.queue.send(url, &body, 0).await?;
         out.schedule_report = true;
     }
-    if !out.failed.is_empty() {
-        // Retry the whole message: submitted ids are fixed, so nothing runs twice.
-        return Err(Failure::Retry(format!(
-            "{} refresh jobs not submitted",
+    if let Some((id, first)) = out.failed.first() {
+        let reason = format!(
+            "{} refresh jobs not submitted; first {id}: {first}",
             out.failed.len()
-        )));
+        );
+        // An outage: retry the whole message (submitted ids are fixed, so
+        // nothing runs twice). Only refusals: a retry would be refused again.
+        return Err(if any_transient {
+            Failure::Retry(reason)
+        } else {
+            Failure::Rejected(reason)
+        });
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use segments_core::jobs::job_id;
 use segments_core::messages::{CheckJobMessage, JobAction, JobInput};
-use segments_core::report::{ReportSegment, parse_report_value, render_report};
+use segments_core::report::{ReportRequest, ReportSegment, parse_report_value, render_report};
 use segments_core::sql::create_table_as;
 use segments_core::time::parse_time_zone;
 use segments_infra::cache::keys;
@@ -37,7 +37,18 @@ pub async fn handle(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReportResponse, Failure> {
-    let mut req = parse_report_value(request)?;
+    let req = parse_report_value(request)?;
+    handle_request(app, req, request, message_id, now).await
+}
+
+/// [`handle`] for a request already parsed from `request`.
+pub async fn handle_request(
+    app: &App,
+    mut req: ReportRequest,
+    request: &Value,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ReportResponse, Failure> {
     let account = req
         .account_id
         .clone()

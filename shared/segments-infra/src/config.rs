@@ -52,6 +52,10 @@ pub struct Config {
     pub database_url: Secret,
     pub redis_url: Secret,
     pub check_job_queue_url: String,
+    /// The dead-letter queue of the queue this function reads: a message that
+    /// can never succeed goes there at once, with its reason. Unset: it is
+    /// reported as a batch-item failure and reaches the DLQ after maxReceiveCount.
+    pub dead_letter_queue_url: Option<String>,
     pub cronjob_queue_url: Option<String>,
     pub schedule_report_queue_url: Option<String>,
     pub static_bucket: Option<String>,
@@ -209,6 +213,7 @@ impl Config {
             database_url,
             redis_url,
             check_job_queue_url,
+            dead_letter_queue_url: v.opt("DEAD_LETTER_QUEUE_URL"),
             cronjob_queue_url: v.opt("CRONJOB_QUEUE_URL"),
             schedule_report_queue_url: v.opt("SCHEDULE_REPORT_QUEUE_URL"),
             static_bucket: v.opt("STATIC_BUCKET"),

@@ -1,0 +1,88 @@
+use super::{ACCOUNT, OTHER, SEG, built, fakes, now};
+use crate::Failure;
+use crate::fakes::CHECK_QUEUE;
+use crate::report::handle;
+use segments_core::messages::{CheckJobMessage, JobAction};
+use segments_infra::cache::keys;
+use serde_json::{Value, json};
+
+fn request(segments: Value, comparison: Value) -> Value {
+    json!({"accountId": ACCOUNT, "accountTimeZone": "UTC", "reportName": "devices", "object": "session",
+        "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"}, "dimensions": ["device_type"],
+        "metrics": ["sessions"], "segments": segments, "comparisonSegments": comparison})
+}
+
+#[tokio::test]
+async fn given_a_built_segment_and_all_data_when_reported_then_one_job_and_one_check_each() {
+    let f = fakes();
+    f.store.put_segment(built(ACCOUNT, SEG));
+    let app = f.app();
+    let all_data = app.ports.store.ensure_all_data(ACCOUNT).await.unwrap();
+    let resp = handle(&app, &request(json!([SEG]), json!([all_data])), "r1", now())
+        .await
+        .unwrap();
+    assert_eq!(resp.segment_tables.len(), 1);
+    assert_eq!(resp.comparison_segment_tables.len(), 1);
+    let t = &resp.segment_tables[0];
+    assert!(
+        t.cache_key
+            .starts_with(&keys::report_segment_prefix(ACCOUNT, SEG)),
+        "{}",
+        t.cache_key
+    );
+    let jobs = f.warehouse.submitted();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs[0].sql.contains(&t.table), "{}", jobs[0].sql);
+    let checks: Vec<CheckJobMessage> = f
+        .queue
+        .sent_to(CHECK_QUEUE)
+        .iter()
+        .map(|s| CheckJobMessage::parse(s.body.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(checks.len(), 2);
+    assert_eq!(checks[0].action, JobAction::QueryReportWithSegment);
+    assert_eq!(
+        checks[0].job_input_data.cache_key.as_deref(),
+        Some(t.cache_key.as_str())
+    );
+    assert_eq!(
+        checks[0].job_input_data.report_name.as_deref(),
+        Some("devices")
+    );
+    // The same request delivered again submits nothing new.
+    handle(&app, &request(json!([SEG]), json!([all_data])), "r1", now())
+        .await
+        .unwrap();
+    assert_eq!(f.warehouse.submitted().len(), 2);
+}
+
+#[tokio::test]
+async fn given_a_segment_not_yet_built_when_reported_then_rejected_and_nothing_submitted() {
+    let f = fakes();
+    let mut row = built(ACCOUNT, SEG);
+    row.query_status = "in-progress".into();
+    f.store.put_segment(row);
+    let err = handle(&f.app(), &request(json!([SEG]), json!([])), "r", now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.contains("is not built")),
+        "{err}"
+    );
+    assert!(f.warehouse.submitted().is_empty());
+}
+
+#[tokio::test]
+async fn given_another_accounts_segment_when_reported_then_rejected_and_nothing_submitted() {
+    let f = fakes();
+    f.store.put_segment(built(OTHER, SEG));
+    let err = handle(&f.app(), &request(json!([SEG]), json!([])), "r", now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.contains("does not belong")),
+        "{err}"
+    );
+    assert!(f.warehouse.submitted().is_empty());
+    assert!(f.queue.sent().is_empty());
+}
