@@ -237,9 +237,14 @@ impl CheckJobMessage {
         if !errs.is_empty() {
             return Err(errs);
         }
-        let msg: CheckJobMessage = serde_json::from_value(v).map_err(|e| {
+        // The field's path, not "line 1 column 80": `action: unknown variant ...`.
+        let msg: CheckJobMessage = serde_path_to_error::deserialize(v).map_err(|e| {
             let mut errs = ValidationErrors::default();
-            errs.push("$", e.to_string());
+            let path = e.path().to_string();
+            errs.push(
+                if path == "." { "$".into() } else { path },
+                e.inner().to_string(),
+            );
             errs
         })?;
         if msg.action.is_segment_build() && msg.job_input_data.segment_id.is_none() {
@@ -359,7 +364,8 @@ mod tests {
         assert_eq!(m.attempt, 0);
         assert_eq!(m.job_input_data.segment_id.as_deref(), Some("s"));
         assert_eq!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"create-segment","startedAt":"2024-06-15T12:00:00Z"}"#)), "jobInputData.segmentId: is required for create-segment");
-        assert!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"nope","startedAt":"2024-06-15T12:00:00Z"}"#)).contains("unknown variant"));
+        assert!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"nope","startedAt":"2024-06-15T12:00:00Z"}"#)).starts_with("action: unknown variant `nope`"));
+        assert!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"query-report","startedAt":"2024-06-15T12:00:00Z","attempt":-1}"#)).starts_with("attempt: invalid value"));
     }
 
     #[test]
