@@ -78,7 +78,8 @@ pub async fn handle(
         Some(QueryStatus::InProgress) => match app.schedule.after_running(msg.started_at, after) {
             AfterRunning::Requeue { delay } => {
                 let next = CheckJobMessage {
-                    attempt: msg.attempt + 1,
+                    // Counts checks for the logs only; a forged u32::MAX must not wrap.
+                    attempt: msg.attempt.saturating_add(1),
                     ..msg.clone()
                 };
                 app.queue_check(&next, delay).await?;

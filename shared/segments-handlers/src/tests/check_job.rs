@@ -308,3 +308,30 @@ async fn given_a_status_write_outage_when_checked_then_retry_and_the_redelivery_
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn given_a_check_at_the_largest_attempt_when_requeued_then_the_count_saturates_instead_of_overflowing()
+ {
+    let f = fakes();
+    started(&f, JOB).await;
+    f.warehouse.set_status(JOB, "RUNNING", None);
+    let msg = CheckJobMessage {
+        attempt: u32::MAX,
+        ..build_check(JOB)
+    };
+    let out = handle(&f.app(), &msg, now() + Duration::seconds(2))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            Checked::Requeued {
+                attempt: u32::MAX,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let next = CheckJobMessage::parse(f.queue.sent_to(CHECK_QUEUE)[0].body.as_bytes()).unwrap();
+    assert_eq!(next.attempt, u32::MAX);
+}
