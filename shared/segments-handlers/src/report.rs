@@ -135,8 +135,10 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
                 s.id
             ))
         })?;
-    if !row.is_custom {
-        s.all_data = true;
+    // Whether a segment filters nothing is the store's to say, not the
+    // request's: `allData: true` on a custom segment must not drop its filter.
+    s.all_data = !row.is_custom;
+    if s.all_data {
         return Ok(());
     }
     if row.query_status != "done" {

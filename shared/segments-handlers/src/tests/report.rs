@@ -86,3 +86,26 @@ async fn given_another_accounts_segment_when_reported_then_rejected_and_nothing_
     assert!(f.warehouse.submitted().is_empty());
     assert!(f.queue.sent().is_empty());
 }
+
+#[tokio::test]
+async fn given_a_custom_segment_sent_with_all_data_true_when_reported_then_its_filter_stays_on() {
+    let f = fakes();
+    f.store.put_segment(built(ACCOUNT, SEG));
+    let app = f.app();
+    let table = segments_core::model::segment_table_name(SEG);
+    handle(
+        &app,
+        &request(json!([{"id": SEG, "allData": true}]), json!([])),
+        "r1",
+        now(),
+    )
+    .await
+    .unwrap();
+    let jobs = f.warehouse.submitted();
+    assert_eq!(jobs.len(), 1);
+    assert!(
+        jobs[0].sql.contains(&table),
+        "the report of a custom segment must read its members ({table}): {}",
+        jobs[0].sql
+    );
+}
