@@ -6,7 +6,7 @@
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_report};
+use segments_core::cronjob::{parse_trigger_file, skip_reason, trigger_ids, wants_schedule_report};
 use segments_core::jobs::job_id;
 use segments_core::messages::CronjobMessage;
 use segments_core::parse_segment;
@@ -79,10 +79,18 @@ pub async fn refresh_account(
             .get(bucket, &format!("server-side-trigger/{account}.json"))
             .await?
         {
-            Some(bytes) => parse_trigger_file(&bytes).map_err(Failure::Rejected)?,
-            None => vec![],
+            Some(bytes) => parse_trigger_file(&bytes),
+            None => Ok(vec![]),
         },
-        None => vec![],
+        None => Ok(vec![]),
+    };
+    // A malformed file skips only the segments that use triggers.
+    let (triggers, trigger_file_error) = match triggers {
+        Ok(t) => (t, None),
+        Err(e) => {
+            tracing::error!(error = %crate::sqs::truncate(&e, 300), "the account's trigger file is malformed: segments using triggers are skipped");
+            (vec![], Some(e))
+        }
     };
     let mut out = Refreshed {
         submitted: vec![],
@@ -105,7 +113,14 @@ pub async fn refresh_account(
             }
         };
         objects.push(seg.object);
-        if let Some(reason) = skip_reason(&seg, &triggers) {
+        let reason = match &trigger_file_error {
+            Some(e) if !trigger_ids(&seg).is_empty() => Some(format!(
+                "uses triggers, and the account's {}",
+                crate::sqs::truncate(e, 300)
+            )),
+            _ => skip_reason(&seg, &triggers),
+        };
+        if let Some(reason) = reason {
             tracing::info!(segmentId = %row.id, reason = %reason, "segment skipped");
             out.skipped.push((row.id.clone(), reason));
             continue;

@@ -166,3 +166,31 @@ async fn given_only_refused_refreshes_when_refreshed_then_rejected_not_retried()
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn given_a_malformed_trigger_file_when_refreshed_then_segments_without_triggers_still_refresh()
+ {
+    let f = fakes();
+    let trigger_rules = json!([{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "metric",
+        "g0": {"type": "trigger", "id": "t1", "condition": "greater-than", "value": 0}}]);
+    f.store
+        .put_segment(segment_row(ACCOUNT, SEG2, &trigger_rules));
+    f.store.put_segment(built(ACCOUNT, SEG));
+    f.objects.put(
+        STATIC_BUCKET,
+        &format!("server-side-trigger/{ACCOUNT}.json"),
+        b"{not a trigger list",
+    );
+    let out = refresh_account(&f.app(), &msg(ACCOUNT), now(), now())
+        .await
+        .unwrap();
+    assert_eq!(out.submitted.len(), 1, "{out:?}");
+    assert_eq!(f.warehouse.submitted().len(), 1);
+    assert_eq!(out.skipped.len(), 1, "{out:?}");
+    assert_eq!(out.skipped[0].0, SEG2);
+    assert!(
+        out.skipped[0].1.contains("trigger file"),
+        "{:?}",
+        out.skipped
+    );
+}
