@@ -5,7 +5,7 @@
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use segments_core::jobs::job_id;
-use segments_core::messages::{CheckJobMessage, JobAction, JobInput};
+use segments_core::messages::{CheckJobMessage, JobAction, JobInput, canonical_uuid, shown};
 use segments_core::report::{ReportRequest, ReportSegment, parse_report_value, render_report};
 use segments_core::sql::create_table_as;
 use segments_core::time::parse_time_zone;
@@ -49,11 +49,22 @@ pub async fn handle_request(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReportResponse, Failure> {
-    let account = req
-        .account_id
-        .clone()
-        .filter(|a| segments_core::messages::is_safe_id(a))
-        .ok_or_else(|| Failure::Rejected("accountId: is required".into()))?;
+    // Ids canonical at the edge: a UUID, lower-cased (datasets, tables and
+    // cache keys are named after them).
+    let account = match req.account_id.as_deref() {
+        None => return Err(Failure::Rejected("accountId: is required".into())),
+        Some(a) => canonical_uuid(a)
+            .ok_or_else(|| Failure::Rejected(format!("accountId: {} is not a UUID", shown(a))))?,
+    };
+    for s in req
+        .segments
+        .iter_mut()
+        .chain(req.comparison_segments.iter_mut())
+    {
+        if let Some(id) = canonical_uuid(&s.id) {
+            s.id = id;
+        }
+    }
     let tz_name = match &req.account_time_zone {
         Some(tz) => tz.clone(),
         None => app

@@ -283,3 +283,25 @@ async fn given_a_query_the_warehouse_refuses_when_created_then_rejected_not_retr
     assert!(err.reason().contains("injected"), "{err}");
     assert!(f.queue.sent_to(CHECK_QUEUE).is_empty());
 }
+
+#[tokio::test]
+async fn given_upper_case_ids_when_deleted_then_the_real_row_and_table_are_the_ones_dropped() {
+    let f = fakes();
+    f.store.put_segment(built(ACCOUNT, SEG));
+    let app = f.app();
+    handle(
+        &app,
+        &cmd(json!({"action": "delete", "accountId": ACCOUNT.to_uppercase(), "segmentId": SEG.to_uppercase()})),
+        "m",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert!(f.store.row(SEG).is_none());
+    let sql = &f.warehouse.submitted()[0].sql;
+    let table = segments_core::model::segment_table_name(SEG);
+    assert!(
+        sql.contains(&app.dataset(ACCOUNT)) && sql.contains(&table),
+        "{sql}"
+    );
+}

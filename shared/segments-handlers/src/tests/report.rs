@@ -109,3 +109,42 @@ async fn given_a_custom_segment_sent_with_all_data_true_when_reported_then_its_f
         jobs[0].sql
     );
 }
+
+#[tokio::test]
+async fn given_upper_case_ids_when_reported_then_the_canonical_account_dataset_and_cache_keys_are_used()
+ {
+    let f = fakes();
+    f.store.put_segment(built(ACCOUNT, SEG));
+    let app = f.app();
+    let mut req = request(json!([SEG.to_uppercase()]), json!([]));
+    req["accountId"] = ACCOUNT.to_uppercase().into();
+    let resp = handle(&app, &req, "r1", now()).await.unwrap();
+    assert!(
+        resp.segment_tables[0]
+            .cache_key
+            .starts_with(&keys::report_segment_prefix(ACCOUNT, SEG)),
+        "{resp:?}"
+    );
+    assert!(
+        f.warehouse.submitted()[0]
+            .sql
+            .contains(&app.dataset(ACCOUNT)),
+        "{}",
+        f.warehouse.submitted()[0].sql
+    );
+}
+
+#[tokio::test]
+async fn given_an_account_id_that_is_not_a_uuid_when_reported_then_rejected() {
+    let f = fakes();
+    f.store.put_segment(built(ACCOUNT, SEG));
+    let mut req = request(json!([SEG]), json!([]));
+    // `_` for `-` would name the same dataset as the real account.
+    req["accountId"] = ACCOUNT.replace('-', "_").into();
+    let err = handle(&f.app(), &req, "r", now()).await.unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.contains("is not a UUID")),
+        "{err}"
+    );
+    assert!(f.warehouse.submitted().is_empty());
+}
