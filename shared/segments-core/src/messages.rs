@@ -507,4 +507,20 @@ mod tests {
         ));
         assert!(e.starts_with("accountId: "), "{e}");
     }
+
+    #[test]
+    fn given_a_200_kb_id_when_refused_then_the_error_quotes_at_most_64_characters() {
+        let long = "x*".repeat(100_000);
+        for body in [
+            format!(r#"{{"action":"expire-all","accountId":"{long}"}}"#),
+            format!(r#"{{"action":"delete","accountId":"{LOWER}","segmentId":"{long}"}}"#),
+        ] {
+            let e = errs(SegmentCommand::parse(body.as_bytes()));
+            assert!(
+                e.len() < 200 && e.contains("(200000 bytes)"),
+                "{}",
+                &e[..e.len().min(300)]
+            );
+        }
+    }
 }

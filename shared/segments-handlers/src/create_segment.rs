@@ -17,6 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
+/// The longest segment description stored (the name is cut to 200, its column's size).
+pub const MAX_DESCRIPTION: usize = 2000;
+
 /// What a command did, per segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +71,14 @@ pub async fn handle(
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
             // Every error, structural and against the catalog, in one answer.
             let seg = check_segment(segment, &app.catalog)?;
+            if let Some(d) = &seg.description {
+                let n = d.chars().count();
+                if n > MAX_DESCRIPTION {
+                    return Err(Failure::Rejected(format!(
+                        "description: at most {MAX_DESCRIPTION} characters, got {n}"
+                    )));
+                }
+            }
             if let Some(owner) = &seg.account_id
                 && owner != account
             {

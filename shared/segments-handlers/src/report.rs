@@ -15,6 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// The longest `reportName`, like a segment's name.
+pub const MAX_REPORT_NAME: usize = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentTable {
@@ -56,6 +59,15 @@ pub async fn handle_request(
         Some(a) => canonical_uuid(a)
             .ok_or_else(|| Failure::Rejected(format!("accountId: {} is not a UUID", shown(a))))?,
     };
+    // It travels in every check message (SQS takes 256 KB) and every notification.
+    if let Some(name) = &req.report_name {
+        let n = name.chars().count();
+        if n > MAX_REPORT_NAME {
+            return Err(Failure::Rejected(format!(
+                "reportName: at most {MAX_REPORT_NAME} characters, got {n}"
+            )));
+        }
+    }
     for s in req
         .segments
         .iter_mut()

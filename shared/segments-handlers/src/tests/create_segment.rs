@@ -305,3 +305,19 @@ async fn given_upper_case_ids_when_deleted_then_the_real_row_and_table_are_the_o
         "{sql}"
     );
 }
+
+#[tokio::test]
+async fn given_a_1_mb_description_when_created_then_rejected_and_nothing_written() {
+    let f = fakes();
+    let mut seg = us_sessions(SEG);
+    seg["description"] = "d".repeat(1 << 20).into();
+    let err = handle(&f.app(), &create(ACCOUNT, seg), "m", now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.starts_with("description: at most") && m.len() < 200),
+        "{}",
+        &err.to_string()[..200]
+    );
+    assert!(f.store.row(SEG).is_none());
+}

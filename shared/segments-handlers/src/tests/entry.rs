@@ -190,3 +190,24 @@ fn given_a_long_reason_when_truncated_then_cut_on_a_character_boundary_with_a_no
         1000 + "... (4000 more bytes)".len()
     );
 }
+
+#[tokio::test]
+async fn given_a_200_kb_bad_id_when_dead_lettered_then_the_reason_is_short() {
+    let f = fakes();
+    let body = json!({"action": "delete", "accountId": ACCOUNT, "segmentId": "*".repeat(200_000)})
+        .to_string();
+    let resp = entry::create_segment(&f.app(), batch(&[("m1", body)]))
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&resp), Vec::<String>::new());
+    let reason = f.queue.sent_to(DEAD_LETTER_QUEUE)[0]
+        .attribute(FAILURE_REASON)
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.len() < 300,
+        "{} bytes: {}",
+        reason.len(),
+        &reason[..300.min(reason.len())]
+    );
+}

@@ -148,3 +148,19 @@ async fn given_an_account_id_that_is_not_a_uuid_when_reported_then_rejected() {
     );
     assert!(f.warehouse.submitted().is_empty());
 }
+
+#[tokio::test]
+async fn given_a_5_mb_report_name_when_reported_then_rejected_before_anything_is_submitted() {
+    let f = fakes();
+    f.store.put_segment(built(ACCOUNT, SEG));
+    let mut req = request(json!([SEG]), json!([]));
+    req["reportName"] = "n".repeat(5 << 20).into();
+    let err = handle(&f.app(), &req, "r", now()).await.unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.starts_with("reportName: at most") && m.len() < 200),
+        "{}",
+        &err.to_string()[..200]
+    );
+    assert!(f.warehouse.submitted().is_empty());
+    assert!(f.queue.sent().is_empty());
+}
