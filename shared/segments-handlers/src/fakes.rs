@@ -505,6 +505,10 @@ impl FakeWarehouse {
     pub fn datasets(&self) -> Vec<String> {
         lock(&self.state).datasets.clone()
     }
+    /// The result rows of a query job.
+    pub fn put_results(&self, job_id: &str, rows: Vec<Vec<Value>>) {
+        lock(&self.state).results.insert(job_id.into(), rows);
+    }
     pub fn put_table(&self, dataset: &str, table: &str, rows: Vec<Vec<Value>>) {
         lock(&self.state)
             .tables

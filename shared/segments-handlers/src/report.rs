@@ -4,13 +4,13 @@
 
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
-use segments_core::jobs::job_id;
+use segments_core::jobs::{QueryStatus, job_id};
 use segments_core::messages::{CheckJobMessage, JobAction, JobInput, canonical_uuid, shown};
 use segments_core::report::{ReportRequest, ReportSegment, parse_report_value, render_report};
 use segments_core::sql::create_table_as;
 use segments_core::time::parse_time_zone;
 use segments_infra::cache::keys;
-use segments_infra::ports::QueryJob;
+use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -128,6 +128,21 @@ pub async fn handle_request(
                 started_at: now,
                 attempt: 0,
             };
+            // Recorded with its account, so its check can prove whose job it is.
+            app.ports
+                .store
+                .start_job(&JobRecord {
+                    job_id: id.clone(),
+                    account_id: account.clone(),
+                    segment_id: Some(q.segment_id.clone()),
+                    action: JobAction::QueryReportWithSegment.as_str().into(),
+                    status: QueryStatus::InProgress,
+                    bytes_billed: None,
+                    error: None,
+                    created_at: now,
+                    finished_at: None,
+                })
+                .await?;
             app.queue_check(&check, app.schedule.first_delay).await?;
             out.push(SegmentTable {
                 segment_id: q.segment_id.clone(),

@@ -211,6 +211,20 @@ async fn given_a_finished_report_when_checked_then_its_rows_are_cached_and_the_r
     let app = f.app();
     let key = format!("{}abc", keys::report_segment_prefix(ACCOUNT, SEG));
     f.warehouse.set_status("segments_report_1", "DONE", None);
+    f.store
+        .start_job(&JobRecord {
+            job_id: "segments_report_1".into(),
+            account_id: ACCOUNT.into(),
+            segment_id: Some(SEG.into()),
+            action: "query-report-with-segment".into(),
+            status: QueryStatus::InProgress,
+            bytes_billed: None,
+            error: None,
+            created_at: now(),
+            finished_at: None,
+        })
+        .await
+        .unwrap();
     f.warehouse.put_table(
         &app.dataset(ACCOUNT),
         "report_t",
@@ -334,4 +348,75 @@ async fn given_a_check_at_the_largest_attempt_when_requeued_then_the_count_satur
     );
     let next = CheckJobMessage::parse(f.queue.sent_to(CHECK_QUEUE)[0].body.as_bytes()).unwrap();
     assert_eq!(next.attempt, u32::MAX);
+}
+
+/// A refresh job of OTHER's, as the cronjob submits it: not recorded, its id
+/// computable from the segment and the tick.
+const THEIR_REFRESH: &str = "segments_refresh_segment_00112233445566778899aabbccddeeff";
+
+fn forged(action: JobAction, input: JobInput) -> CheckJobMessage {
+    CheckJobMessage {
+        job_id: THEIR_REFRESH.into(),
+        account_id: ACCOUNT.into(),
+        action,
+        job_input_data: input,
+        started_at: now() - Duration::hours(2),
+        attempt: 0,
+    }
+}
+
+#[tokio::test]
+async fn given_a_forged_check_naming_another_accounts_running_job_when_overdue_then_nothing_is_cancelled()
+ {
+    for action in [JobAction::QueryReport, JobAction::QueryReportWithSegment] {
+        let f = fakes();
+        f.warehouse.set_status(THEIR_REFRESH, "RUNNING", None);
+        let err = handle(&f.app(), &forged(action, JobInput::default()), now())
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+        assert!(f.warehouse.cancelled().is_empty(), "{action:?}");
+        assert!(f.notifier.sent().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn given_a_forged_report_check_naming_another_accounts_job_when_done_then_its_rows_are_not_copied()
+ {
+    let f = fakes();
+    f.warehouse.set_status(THEIR_REFRESH, "DONE", None);
+    f.warehouse
+        .put_results(THEIR_REFRESH, vec![vec![json!("their secret")]]);
+    let key = format!("{}x", keys::report_segments_prefix(ACCOUNT));
+    let input = JobInput {
+        cache_key: Some(key.clone()),
+        ..Default::default()
+    };
+    let err = handle(&f.app(), &forged(JobAction::QueryReport, input), now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+    assert_eq!(f.cache.value(&key), None);
+}
+
+#[tokio::test]
+async fn given_an_unrecorded_report_with_segment_job_when_checked_then_rejected() {
+    let f = fakes();
+    f.warehouse.set_status(THEIR_REFRESH, "DONE", None);
+    let input = JobInput {
+        segment_id: Some(SEG.into()),
+        ..Default::default()
+    };
+    let err = handle(
+        &f.app(),
+        &forged(JobAction::QueryReportWithSegment, input),
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Failure::Rejected(ref m) if m.contains("not one of")),
+        "{err}"
+    );
+    assert!(f.notifier.sent().is_empty());
 }

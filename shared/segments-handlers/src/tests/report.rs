@@ -49,6 +49,18 @@ async fn given_a_built_segment_and_all_data_when_reported_then_one_job_and_one_c
         checks[0].job_input_data.report_name.as_deref(),
         Some("devices")
     );
+    // Recorded with the account, so the checks can prove whose jobs they are.
+    let recorded: Vec<(String, String)> = f
+        .store
+        .jobs()
+        .into_iter()
+        .map(|j| (j.job_id, j.account_id))
+        .collect();
+    let expected: Vec<(String, String)> = jobs
+        .iter()
+        .map(|j| (j.job_id.clone(), ACCOUNT.to_string()))
+        .collect();
+    assert_eq!(recorded, expected);
     // The same request delivered again submits nothing new.
     handle(&app, &request(json!([SEG]), json!([all_data])), "r1", now())
         .await
