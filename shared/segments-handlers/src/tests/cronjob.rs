@@ -7,6 +7,9 @@ use segments_infra::faults::Faults;
 use segments_infra::ports::SegmentRow;
 use serde_json::json;
 
+/// Makes a built segment ineligible for the refresh.
+type Spoil = fn(&mut SegmentRow);
+
 const SEG2: &str = "8c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5";
 
 fn msg(account: &str) -> CronjobMessage {
@@ -41,7 +44,7 @@ async fn given_eligible_and_ineligible_segments_when_refreshed_then_only_eligibl
  {
     let f = fakes();
     f.store.put_segment(built(ACCOUNT, SEG));
-    let ineligible: [(&str, fn(&mut SegmentRow)); 4] = [
+    let ineligible: [(&str, Spoil); 4] = [
         ("a0000000-0000-4000-8000-000000000001", |r| {
             r.is_blocked = true
         }),
