@@ -86,7 +86,7 @@ pub enum InfraError {
     /// The service refused the call for a reason no retry changes (permanent):
     /// `reason` is the service's own word for it (`invalidQuery`, a SQLSTATE,
     /// an HTTP status, an error code).
-    #[error("{service}: {message} ({reason})")]
+    #[error("{service}: {}", with_reason(message, reason))]
     Refused {
         service: Service,
         reason: String,
@@ -173,6 +173,15 @@ impl InfraError {
 
 pub type Result<T, E = InfraError> = std::result::Result<T, E>;
 
+/// The message, and the reason unless the message already says it.
+fn with_reason(message: &str, reason: &str) -> String {
+    if message.contains(reason) {
+        message.to_string()
+    } else {
+        format!("{message} ({reason})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +196,8 @@ mod tests {
         assert_eq!(refused.class(), ErrorClass::Permanent);
         assert_eq!(refused.reason(), Some("invalidQuery"));
         assert_eq!(refused.to_string(), "bigquery: Syntax error (invalidQuery)");
+        let said = InfraError::refused(Service::Postgres, "23505", "duplicate key (23505)");
+        assert_eq!(said.to_string(), "postgres: duplicate key (23505)");
         assert!(!InfraError::Config("x".into()).is_retryable());
         assert!(InfraError::Postgres("x".into()).is_retryable());
         assert_eq!(ErrorClass::Transient.to_string(), "transient");
