@@ -15,6 +15,10 @@ use segments_core::{check_segment, parse_segment, render_segment};
 use segments_infra::ports::{JobRecord, QueryJob, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
+
+/// The longest segment description stored (the name is cut to 200, its column's size).
+pub const MAX_DESCRIPTION: usize = 2000;
 
 /// What a command did, per segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +71,14 @@ pub async fn handle(
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
             // Every error, structural and against the catalog, in one answer.
             let seg = check_segment(segment, &app.catalog)?;
+            if let Some(d) = &seg.description {
+                let n = d.chars().count();
+                if n > MAX_DESCRIPTION {
+                    return Err(Failure::Rejected(format!(
+                        "description: at most {MAX_DESCRIPTION} characters, got {n}"
+                    )));
+                }
+            }
             if let Some(owner) = &seg.account_id
                 && owner != account
             {
@@ -266,49 +278,54 @@ async fn build(
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
-    let _guard = span.enter();
-    if drop_first {
-        let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
-        submit(
-            app,
-            &drop_id,
-            drop_table(&target.table(&rendered.table)),
-            false,
-        )
-        .await?;
-    }
-    submit(app, &id, rendered.create_table_query, false).await?;
-    app.ports
-        .store
-        .start_job(&JobRecord {
+    // Attached to the future, not entered: a guard held across .await would
+    // leak the span into whatever else the thread polls meanwhile.
+    async move {
+        if drop_first {
+            let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
+            submit(
+                app,
+                &drop_id,
+                drop_table(&target.table(&rendered.table)),
+                false,
+            )
+            .await?;
+        }
+        submit(app, &id, rendered.create_table_query, false).await?;
+        app.ports
+            .store
+            .start_job(&JobRecord {
+                job_id: id.clone(),
+                account_id: account.to_string(),
+                segment_id: Some(seg.id.clone()),
+                action: action.as_str().into(),
+                status: QueryStatus::InProgress,
+                bytes_billed: None,
+                error: None,
+                created_at: now,
+                finished_at: None,
+            })
+            .await?;
+        let check = CheckJobMessage {
             job_id: id.clone(),
             account_id: account.to_string(),
-            segment_id: Some(seg.id.clone()),
-            action: action.as_str().into(),
-            status: QueryStatus::InProgress,
-            bytes_billed: None,
-            error: None,
-            created_at: now,
-            finished_at: None,
+            action,
+            job_input_data: JobInput {
+                segment_id: Some(seg.id.clone()),
+                ..Default::default()
+            },
+            started_at: now,
+            attempt: 0,
+        };
+        app.queue_check(&check, app.schedule.first_delay).await?;
+        tracing::info!("build submitted");
+        Ok(SegmentOutcome {
+            segment_id: seg.id.clone(),
+            table: rendered.table,
+            job_id: Some(id),
+            query_status: QueryStatus::InProgress.as_str().into(),
         })
-        .await?;
-    let check = CheckJobMessage {
-        job_id: id.clone(),
-        account_id: account.to_string(),
-        action,
-        job_input_data: JobInput {
-            segment_id: Some(seg.id.clone()),
-            ..Default::default()
-        },
-        started_at: now,
-        attempt: 0,
-    };
-    app.queue_check(&check, app.schedule.first_delay).await?;
-    tracing::info!("build submitted");
-    Ok(SegmentOutcome {
-        segment_id: seg.id.clone(),
-        table: rendered.table,
-        job_id: Some(id),
-        query_status: QueryStatus::InProgress.as_str().into(),
-    })
+    }
+    .instrument(span)
+    .await
 }

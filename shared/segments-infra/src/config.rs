@@ -59,6 +59,10 @@ pub struct Config {
     /// (default: the Mozilla roots).
     pub redis_ca_file: Option<String>,
     pub check_job_queue_url: String,
+    /// The dead-letter queue of the queue this function reads: a message that
+    /// can never succeed goes there at once, with its reason. Unset: it is
+    /// reported as a batch-item failure and reaches the DLQ after maxReceiveCount.
+    pub dead_letter_queue_url: Option<String>,
     pub cronjob_queue_url: Option<String>,
     /// create-segment's own queue (expire-all fans out on it).
     pub create_segment_queue_url: Option<String>,
@@ -221,6 +225,7 @@ impl Config {
             redis_url,
             redis_ca_file: v.opt("REDIS_CA_FILE"),
             check_job_queue_url,
+            dead_letter_queue_url: v.opt("DEAD_LETTER_QUEUE_URL"),
             cronjob_queue_url: v.opt("CRONJOB_QUEUE_URL"),
             create_segment_queue_url: v.opt("CREATE_SEGMENT_QUEUE_URL"),
             schedule_report_queue_url: v.opt("SCHEDULE_REPORT_QUEUE_URL"),

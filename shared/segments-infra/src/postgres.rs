@@ -1,7 +1,7 @@
 //! The segment store on Postgres (tokio-postgres, pooled by deadpool). Every
 //! query is scoped by account id, and job statuses only move forward.
 
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::pg_tls;
 use crate::ports::{JobRecord, JobTransition, SegmentRow, SegmentStore, SegmentWrite};
 use async_trait::async_trait;
@@ -43,12 +43,38 @@ const MIGRATIONS: &[(i32, Owner, &str)] = &[
 const MIGRATION_LOCK: i64 = 0x5e6_3e47;
 
 /// tokio-postgres prints "db error" alone; the server's message says why.
+/// Classified: a server error by its SQLSTATE ([`sqlstate_class`]), anything
+/// without one (connection refused or lost, pool timeout) is transient.
 fn pg(e: impl PgDisplay) -> InfraError {
-    InfraError::Postgres(e.describe())
+    let message = e.describe();
+    match e.class() {
+        (ErrorClass::Permanent, reason) => InfraError::refused(
+            Service::Postgres,
+            reason.unwrap_or_else(|| "error".into()),
+            message,
+        ),
+        (ErrorClass::Transient, _) => InfraError::Postgres(message),
+    }
+}
+
+/// Whether a retry can help, by SQLSTATE class: connection exceptions (08),
+/// transaction rollbacks such as serialization failures and deadlocks (40),
+/// insufficient resources (53), operator intervention such as a cancelled
+/// statement or a shutdown (57), system and internal errors (58, XX) and
+/// `lock_not_available` (55P03) are transient; constraint violations (23),
+/// syntax and access errors (42), bad data (22) and the rest are permanent.
+pub fn sqlstate_class(code: &str) -> ErrorClass {
+    match code.get(..2) {
+        Some("08" | "40" | "53" | "57" | "58" | "XX") => ErrorClass::Transient,
+        _ if code == "55P03" => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
 }
 
 trait PgDisplay {
     fn describe(&self) -> String;
+    /// The class, and the SQLSTATE when the server answered one.
+    fn class(&self) -> (ErrorClass, Option<String>);
 }
 
 impl PgDisplay for tokio_postgres::Error {
@@ -58,6 +84,12 @@ impl PgDisplay for tokio_postgres::Error {
             None => with_causes(self),
         }
     }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        match self.code() {
+            Some(code) => (sqlstate_class(code.code()), Some(code.code().to_string())),
+            None => (ErrorClass::Transient, None),
+        }
+    }
 }
 
 impl PgDisplay for deadpool_postgres::PoolError {
@@ -65,6 +97,12 @@ impl PgDisplay for deadpool_postgres::PoolError {
         match self {
             deadpool_postgres::PoolError::Backend(e) => e.describe(),
             other => with_causes(other),
+        }
+    }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        match self {
+            deadpool_postgres::PoolError::Backend(e) => e.class(),
+            _ => (ErrorClass::Transient, None),
         }
     }
 }
@@ -89,11 +127,19 @@ impl PgDisplay for deadpool_postgres::BuildError {
     fn describe(&self) -> String {
         self.to_string()
     }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        (ErrorClass::Permanent, Some("pool configuration".into()))
+    }
 }
 
+/// Our own finding about what the database holds (e.g. an unknown status):
+/// reading it again gives the same answer.
 impl PgDisplay for String {
     fn describe(&self) -> String {
         self.clone()
+    }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        (ErrorClass::Permanent, Some("unexpected data".into()))
     }
 }
 
@@ -620,6 +666,23 @@ impl SegmentStore for PgStore {
         match c.query_opt(&sql, &[&job_id]).await.map_err(pg)? {
             Some(r) => Ok(Some(job_row(&r)?)),
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_sqlstate_when_classified_then_outages_retry_and_refusals_do_not() {
+        for code in [
+            "08006", "08001", "40001", "40P01", "53300", "57014", "57P01", "55P03", "XX000",
+        ] {
+            assert_eq!(sqlstate_class(code), ErrorClass::Transient, "{code}");
+        }
+        for code in ["23505", "23503", "42601", "42P01", "22P02", "0A000"] {
+            assert_eq!(sqlstate_class(code), ErrorClass::Permanent, "{code}");
         }
     }
 }
