@@ -12,7 +12,7 @@
 
 use crate::error::{InfraError, Result};
 use crate::ports::{JobStatus, QueryJob, Warehouse};
-use crate::postgres::{pg_error, pool, pool_error};
+use crate::postgres::{PoolSettings, pg_error, pool, pool_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
@@ -51,7 +51,7 @@ fn warehouse_error(e: &tokio_postgres::Error) -> InfraError {
 }
 
 async fn admin_client(admin_url: &str) -> Result<deadpool_postgres::Object> {
-    let p = pool(admin_url, 1, "the warehouse admin URL")?;
+    let p = pool(admin_url, PoolSettings::new(1), "the warehouse admin URL")?;
     p.get()
         .await
         .map_err(|e| InfraError::Warehouse(pool_error(&e)))
@@ -155,8 +155,16 @@ fn job_status(r: &tokio_postgres::Row) -> JobStatus {
 impl PgWarehouse {
     pub fn connect(cfg: &PgWarehouseConfig) -> Result<PgWarehouse> {
         Ok(PgWarehouse {
-            control: pool(&cfg.url, 2, "WAREHOUSE_URL")?,
-            runners: pool(&cfg.url, cfg.max_running.max(1), "WAREHOUSE_URL")?,
+            control: pool(&cfg.url, PoolSettings::new(2), "WAREHOUSE_URL")?,
+            // A job's connection: its own statement_timeout is set before each run.
+            runners: pool(
+                &cfg.url,
+                PoolSettings {
+                    statement_timeout_ms: 0,
+                    ..PoolSettings::new(cfg.max_running)
+                },
+                "WAREHOUSE_URL",
+            )?,
             statement_timeout: cfg.statement_timeout,
         })
     }
