@@ -8,6 +8,7 @@ pub mod error;
 pub mod jobs;
 pub mod messages;
 pub mod model;
+pub mod models;
 pub mod parse;
 pub mod preview;
 pub mod re2;
