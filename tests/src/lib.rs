@@ -17,3 +17,4 @@ pub fn repo_root() -> PathBuf {
 pub mod cases;
 pub mod demo_data;
 pub mod lambda;
+pub mod segment_raw;

@@ -148,12 +148,14 @@ impl Dialect for BigQuery {
         }
     }
 
-    /// A typed empty array literal: `ARRAY<STRING>[]`.
+    /// An empty array of a type: `CAST([] AS ARRAY<STRING>)` (the cast form,
+    /// which every BigQuery parser reads; `ARRAY<STRUCT<..>>[]` trips some on `>>`).
     fn empty_array(&self, w: &mut Writer, ty: ValueType) {
         match ty {
             ValueType::TextArray | ValueType::KeyValues => {
+                w.push("CAST([] AS ");
                 w.push(self.value_type_name(ty));
-                w.push("[]");
+                w.push(")");
             }
             other => self.typed_null(w, other),
         }
