@@ -36,7 +36,30 @@ impl Case {
     }
 
     pub fn render(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
-        let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
+        self.render_as(&self.segment_json(), target, now)
+    }
+
+    /// [`Case::render`] under a short segment id derived from the case's
+    /// name, for warehouses whose table names are short (Postgres: 63 bytes).
+    pub fn render_short(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
+        use sha2::{Digest, Sha256};
+        let hash: String = Sha256::digest(self.name.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut seg = self.segment_json();
+        seg["id"] = json!(format!("case-{hash}"));
+        self.render_as(&seg, target, now)
+    }
+
+    fn render_as(
+        &self,
+        seg: &Value,
+        target: &Target,
+        now: &str,
+    ) -> Result<RenderedSegment, String> {
+        let seg = parse_segment(seg).map_err(|e| e.to_string())?;
         let tz =
             segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
         let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
@@ -45,10 +68,20 @@ impl Case {
     }
 
     pub fn cronjob_at(&self, rendered: &RenderedSegment, now: &str) -> Result<String, String> {
+        self.cronjob_in(segments_core::sql::DialectKind::BigQuery, rendered, now)
+    }
+
+    /// The stored cronjob query of `dialect` with its placeholders replaced for `now`.
+    pub fn cronjob_in(
+        &self,
+        dialect: segments_core::sql::DialectKind,
+        rendered: &RenderedSegment,
+        now: &str,
+    ) -> Result<String, String> {
         let tz =
             segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
         let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
-        segments_core::time::substitute(&rendered.cronjob_query, &tz, now)
+        segments_core::time::substitute_in(dialect.dialect(), &rendered.cronjob_query, &tz, now)
             .map_err(|e| e.to_string())
     }
 }

@@ -2,6 +2,8 @@
 //! on the local BigQuery emulator loaded with the fixture data.
 
 pub mod bq_check;
+pub mod fixture;
+pub mod pg_warehouse;
 pub mod warehouse;
 
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use segments_core::report::{parse_report_request, render_report};
 use segments_core::sql::DialectKind;
-use segments_core::time::{parse_now, parse_time_zone, substitute};
+use segments_core::time::{parse_now, parse_time_zone, substitute_in};
 use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,8 +97,10 @@ struct DialectArg {
 struct RenderArgs {
     #[command(flatten)]
     dialect: DialectArg,
+    /// The BigQuery project; ignored by warehouses without projects (postgres).
     #[arg(long)]
-    project: String,
+    project: Option<String>,
+    /// The BigQuery dataset, or the Postgres schema.
     #[arg(long)]
     dataset: String,
     #[arg(long = "time-zone")]
@@ -110,6 +112,19 @@ struct RenderArgs {
 }
 
 impl RenderArgs {
+    fn target(&self) -> Result<Target, Failure> {
+        let project = match (self.dialect.dialect, &self.project) {
+            (_, Some(p)) => p.as_str(),
+            (DialectKind::BigQuery, None) => {
+                return Err(Failure::Invalid(
+                    "--project is required for --dialect bigquery".into(),
+                ));
+            }
+            (_, None) => "",
+        };
+        Target::for_dialect(self.dialect.dialect, project, &self.dataset).map_err(Failure::Invalid)
+    }
+
     fn resolve(
         &self,
     ) -> Result<
@@ -124,8 +139,7 @@ impl RenderArgs {
         Ok((
             parse_time_zone(&self.time_zone)?,
             parse_now(&self.now)?,
-            Target::for_dialect(self.dialect.dialect, &self.project, &self.dataset)
-                .map_err(Failure::Invalid)?,
+            self.target()?,
             catalog(self.catalog.as_deref())?,
         ))
     }
@@ -173,13 +187,13 @@ fn run(cli: Cli) -> Result<String, Failure> {
             query_file,
             time_zone,
             now,
-            dialect: _,
+            dialect,
         } => {
             let tz = parse_time_zone(&time_zone)?;
             let now = parse_now(&now)?;
             let text = String::from_utf8(read(&query_file)?)
                 .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", query_file.display())))?;
-            Ok(substitute(&text, &tz, now)?)
+            Ok(substitute_in(dialect.dialect.dialect(), &text, &tz, now)?)
         }
         Command::ReportSql { request, at } => {
             let (tz, now, target, catalog) = at.resolve()?;

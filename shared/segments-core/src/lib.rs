@@ -16,6 +16,7 @@ pub mod parse;
 pub mod plan;
 pub mod preview;
 pub mod re2;
+pub mod re2_postgres;
 pub mod report;
 pub mod resolve;
 pub mod segment;

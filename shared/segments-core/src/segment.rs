@@ -105,6 +105,10 @@ pub fn render_segment(
 ) -> Result<RenderedSegment, CoreError> {
     let members = members_query(seg, catalog, target)?;
     let table_name = seg.table_name();
+    target
+        .dialect()
+        .check_identifier(&table_name)
+        .map_err(CoreError::Argument)?;
     let table = target.table(&table_name);
     // Both statements come from the same member query text: after a refresh at T
     // the table holds exactly what a rebuild at T would.

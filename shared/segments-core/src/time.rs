@@ -190,17 +190,6 @@ impl Resolved {
             Resolved::Date(d) => (1..=9999).contains(&d.year()),
         }
     }
-
-    fn literal(&self) -> String {
-        match self {
-            Resolved::Ts(t) => timestamp_literal(*t),
-            Resolved::Date(d) => date_literal(*d),
-        }
-    }
-}
-
-fn date_literal(d: NaiveDate) -> String {
-    format!("DATE '{}'", d.format("%Y-%m-%d"))
 }
 
 fn shift_days(d: NaiveDate, days: i64) -> Option<NaiveDate> {
@@ -235,7 +224,20 @@ fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<Resolved> {
 
 /// Replaces every `{{...}}` placeholder outside string literals and quoted
 /// identifiers, so a user value that looks like a placeholder stays a value.
+/// The SQL is BigQuery's; [`substitute_in`] serves any dialect.
 pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, CoreError> {
+    substitute_in(crate::sql::DialectKind::BigQuery.dialect(), sql, tz, now)
+}
+
+/// [`substitute`] for SQL of `dialect`: its quoting rules decide what is a
+/// literal, its literals replace the placeholders.
+pub fn substitute_in(
+    dialect: &dyn crate::sql::Dialect,
+    sql: &str,
+    tz: &Tz,
+    now: DateTime<Utc>,
+) -> Result<String, CoreError> {
+    let backslash = dialect.backslash_escapes();
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 64);
     // Each distinct placeholder is resolved once; a query repeats few of them.
@@ -248,7 +250,7 @@ pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, Core
                 // Skip a quoted run, honouring backslash escapes.
                 i += 1;
                 while i < bytes.len() && bytes[i] != q {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    i += if backslash && bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 i += 1;
             }
@@ -271,7 +273,11 @@ pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, Core
                                 "{{{{{body}}}}} at {now} falls outside BigQuery's range (years 1 to 9999)"
                             )));
                         }
-                        let v = r.literal();
+                        let mut v = String::new();
+                        match r {
+                            Resolved::Ts(t) => dialect.timestamp_literal(&mut v, t),
+                            Resolved::Date(d) => dialect.date_literal(&mut v, d),
+                        }
                         out.push_str(&v);
                         resolved.push((body, v));
                     }

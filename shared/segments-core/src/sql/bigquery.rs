@@ -60,6 +60,10 @@ impl Dialect for BigQuery {
         out.push('\'');
     }
 
+    fn backslash_escapes(&self) -> bool {
+        true
+    }
+
     fn timestamp_literal(&self, out: &mut String, t: DateTime<Utc>) {
         out.push_str("TIMESTAMP '");
         utc_text(out, t);
@@ -107,6 +111,13 @@ impl Dialect for BigQuery {
         w.table(table);
         w.push(" AS\n");
         w.query(query);
+    }
+
+    fn create_or_replace_table_sql(&self, w: &mut Writer, table: &TableRef, query_sql: &str) {
+        w.push("CREATE OR REPLACE TABLE ");
+        w.table(table);
+        w.push(" AS\n");
+        w.push(query_sql);
     }
 
     /// One MERGE: BigQuery has `WHEN NOT MATCHED BY SOURCE`.

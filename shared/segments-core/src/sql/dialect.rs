@@ -85,6 +85,19 @@ pub trait Dialect: Send + Sync {
         let _ = write!(out, "DATE '{}'", d.format("%Y-%m-%d"));
     }
 
+    /// Whether a backslash escapes the next character inside a quoted
+    /// literal or identifier (BigQuery), or is an ordinary character (standard SQL).
+    fn backslash_escapes(&self) -> bool {
+        false
+    }
+
+    /// Refuses a table name (already an identifier) the engine cannot hold
+    /// exactly. Default: every name.
+    fn check_identifier(&self, name: &str) -> Result<(), String> {
+        let _ = name;
+        Ok(())
+    }
+
     // ---- functions, casts, aggregates ---------------------------------------------------
 
     /// The name of a function rendered as `name(args)` by [`Dialect::call`].
@@ -96,29 +109,7 @@ pub trait Dialect: Send + Sync {
     /// `CASE WHEN c THEN a ELSE b END` (If), `a / NULLIF(b, 0)` (SafeDivide)
     /// and `COUNT(CASE WHEN c THEN 1 END)` (CountIf).
     fn call(&self, w: &mut Writer, f: Func, args: &[Expr]) {
-        match (f, args) {
-            (Func::If, [c, a, b]) => {
-                w.push("CASE WHEN ");
-                w.expr(c);
-                w.push(" THEN ");
-                w.expr(a);
-                w.push(" ELSE ");
-                w.expr(b);
-                w.push(" END");
-            }
-            (Func::SafeDivide, [a, b]) => {
-                w.operand(a);
-                w.push(" / NULLIF(");
-                w.expr(b);
-                w.push(", 0)");
-            }
-            (Func::CountIf, [c]) => {
-                w.push("COUNT(CASE WHEN ");
-                w.expr(c);
-                w.push(" THEN 1 END)");
-            }
-            _ => w.call_plain(self.func_name(f), args),
-        }
+        default_call(self.func_name(f), w, f, args)
     }
 
     /// A type as casts name it. Default: `DOUBLE PRECISION`, `TEXT`.
@@ -209,6 +200,16 @@ pub trait Dialect: Send + Sync {
         w.table(table);
         w.push(" AS\n");
         w.query(query);
+    }
+
+    /// [`Dialect::create_or_replace_table`] around a query already rendered
+    /// in this dialect (report results). Default: the same two statements.
+    fn create_or_replace_table_sql(&self, w: &mut Writer, table: &TableRef, query_sql: &str) {
+        self.drop_table_if_exists(w, table);
+        w.push(";\nCREATE TABLE ");
+        w.table(table);
+        w.push(" AS\n");
+        w.push(query_sql);
     }
 
     /// Makes the one-column `table` equal to `source` on `key` (see
@@ -379,6 +380,34 @@ pub trait Dialect: Send + Sync {
     }
 }
 
+/// The default [`Dialect::call`], for dialects that override a few functions
+/// and write the rest this way (`name` is the dialect's [`Dialect::func_name`]).
+pub fn default_call(name: &str, w: &mut Writer, f: Func, args: &[Expr]) {
+    match (f, args) {
+        (Func::If, [c, a, b]) => {
+            w.push("CASE WHEN ");
+            w.expr(c);
+            w.push(" THEN ");
+            w.expr(a);
+            w.push(" ELSE ");
+            w.expr(b);
+            w.push(" END");
+        }
+        (Func::SafeDivide, [a, b]) => {
+            w.operand(a);
+            w.push(" / NULLIF(");
+            w.expr(b);
+            w.push(", 0)");
+        }
+        (Func::CountIf, [c]) => {
+            w.push("COUNT(CASE WHEN ");
+            w.expr(c);
+            w.push(" THEN 1 END)");
+        }
+        _ => w.call_plain(name, args),
+    }
+}
+
 /// The default names of [`Dialect::func_name`], for dialects that rename a few.
 pub fn default_func_name(f: Func) -> &'static str {
     match f {
@@ -412,14 +441,16 @@ pub fn utc_text(out: &mut String, t: DateTime<Utc>) {
 pub enum DialectKind {
     #[default]
     BigQuery,
+    Postgres,
 }
 
 impl DialectKind {
-    pub const ALL: &'static [DialectKind] = &[DialectKind::BigQuery];
+    pub const ALL: &'static [DialectKind] = &[DialectKind::BigQuery, DialectKind::Postgres];
 
     pub fn dialect(self) -> &'static dyn Dialect {
         match self {
             DialectKind::BigQuery => &super::bigquery::BigQuery,
+            DialectKind::Postgres => &super::postgres::Postgres,
         }
     }
 

@@ -417,7 +417,8 @@ impl<'d> Writer<'d> {
         self.push(suffix);
     }
 
-    fn fail(&mut self, e: CoreError) {
+    /// Records the first error; [`Writer::finish`] returns it.
+    pub fn fail(&mut self, e: CoreError) {
         if self.error.is_none() {
             self.error = Some(e);
         }
