@@ -6,6 +6,8 @@
 use segments_core::Target;
 use segments_core::models::SegmentSource;
 use segments_core::models::schema::EMPTY_TABLES;
+use segments_core::sql::DialectKind;
+use segments_tests::pg_warehouse::PgWarehouse;
 use segments_tests::segment_raw::*;
 use segments_tests::warehouse::{PROJECT, Warehouse};
 
@@ -15,16 +17,86 @@ fn sorted(rows: &[&str]) -> Vec<String> {
     v
 }
 
-/// Loads the raw tables into a new source dataset.
-async fn raw_source(identifies: &[&str], pages: &[&str], tracks: &[&str]) -> Warehouse {
-    let src = Warehouse::empty("segraw").await;
-    let e = Engine::BigQuery;
+/// A dataset on the BigQuery emulator or a schema in the local Postgres.
+enum Db {
+    Bq(Warehouse),
+    Pg(PgWarehouse),
+}
+
+impl Db {
+    async fn new(engine: Engine, prefix: &str) -> Db {
+        match engine {
+            Engine::BigQuery => Db::Bq(Warehouse::empty(prefix).await),
+            Engine::Postgres => Db::Pg(PgWarehouse::empty(prefix).await),
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        match self {
+            Db::Bq(_) => Engine::BigQuery,
+            Db::Pg(_) => Engine::Postgres,
+        }
+    }
+
+    fn ns(&self) -> &str {
+        match self {
+            Db::Bq(w) => &w.dataset,
+            Db::Pg(w) => &w.schema,
+        }
+    }
+
+    fn target(&self) -> Target {
+        let dialect = match self {
+            Db::Bq(_) => DialectKind::BigQuery,
+            Db::Pg(_) => DialectKind::Postgres,
+        };
+        Target::for_dialect(dialect, PROJECT, self.ns()).unwrap()
+    }
+
+    fn table(&self, name: &str) -> String {
+        self.engine().table(PROJECT, self.ns(), name)
+    }
+
+    async fn run(&self, sql: &str) -> Result<(), String> {
+        match self {
+            Db::Bq(w) => {
+                segments_tests::bq_check::check(sql)?;
+                w.run(sql).await.map(|_| ())
+            }
+            Db::Pg(w) => w.run(sql).await,
+        }
+    }
+
+    async fn column(&self, sql: &str) -> Result<Vec<String>, String> {
+        match self {
+            Db::Bq(w) => w.column(sql).await,
+            Db::Pg(w) => w.column(sql).await,
+        }
+    }
+
+    async fn members(&self, table: &str) -> Vec<String> {
+        self.column(&format!("SELECT object_id FROM {}", self.table(table)))
+            .await
+            .unwrap()
+    }
+
+    /// Drops a Postgres schema this test created.
+    async fn cleanup(self) {
+        if let Db::Pg(w) = self {
+            w.cleanup().await;
+        }
+    }
+}
+
+/// Loads the raw tables into a new source dataset (or schema).
+async fn raw_source(engine: Engine, identifies: &[&str], pages: &[&str], tracks: &[&str]) -> Db {
+    let src = Db::new(engine, "segraw").await;
     for (table, columns, rows) in [
         ("identifies", IDENTIFY_COLUMNS, identifies),
         ("pages", PAGE_COLUMNS, pages),
         ("tracks", TRACK_COLUMNS, tracks),
     ] {
-        for sql in e.load_raw(PROJECT, &src.dataset, table, columns, rows) {
+        for sql in engine.load_raw(PROJECT, src.ns(), table, columns, rows) {
             src.run(&sql)
                 .await
                 .unwrap_or_else(|err| panic!("{err}\n{sql}"));
@@ -33,26 +105,20 @@ async fn raw_source(identifies: &[&str], pages: &[&str], tracks: &[&str]) -> War
     src
 }
 
-fn models(src: &Warehouse, dst: &Warehouse) -> SegmentSource {
-    SegmentSource::new(
-        Target::new(PROJECT, &src.dataset).unwrap(),
-        Target::new(PROJECT, &dst.dataset).unwrap(),
-        30,
-    )
-    .unwrap()
+fn models(src: &Db, dst: &Db) -> SegmentSource {
+    SegmentSource::new(src.target(), dst.target(), 30).unwrap()
 }
 
-async fn run_all(w: &Warehouse, statements: &[String]) {
+async fn run_all(w: &Db, statements: &[String]) {
     for sql in statements {
-        segments_tests::bq_check::check(sql).unwrap_or_else(|e| panic!("{e}\n{sql}"));
         w.run(sql)
             .await
             .unwrap_or_else(|e| panic!("model statement failed: {e}\n{sql}"));
     }
 }
 
-async fn assert_derived(dst: &Warehouse) {
-    let e = Engine::BigQuery;
+async fn assert_derived(dst: &Db) {
+    let e = dst.engine();
     let read = |t: &str| dst.table(t);
     assert_eq!(
         dst.column(&e.read_events(&read("events"))).await.unwrap(),
@@ -81,17 +147,17 @@ async fn assert_derived(dst: &Warehouse) {
 /// GIVEN the hand-written raw rows, WHEN a full build runs (twice), THEN
 /// events, sessions, users and people are exactly the expected rows and the
 /// other §5 tables exist and are empty.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_build_derives_exactly_the_expected_rows() {
-    let src = raw_source(IDENTIFIES, PAGES, TRACKS).await;
-    let dst = Warehouse::empty("segmodels").await;
+async fn full_build_derives_exactly_the_expected_rows(engine: Engine) {
+    let src = raw_source(engine, IDENTIFIES, PAGES, TRACKS).await;
+    let dst = Db::new(engine, "segmodels").await;
     let statements = models(&src, &dst).full_build().unwrap();
     run_all(&dst, &statements).await;
     assert_derived(&dst).await;
     for t in EMPTY_TABLES {
         let n = dst
             .column(&format!(
-                "SELECT CAST(COUNT(*) AS STRING) FROM {}",
+                "SELECT CAST(COUNT(*) AS {}) FROM {}",
+                text_type(engine),
                 dst.table(t.name)
             ))
             .await
@@ -101,10 +167,29 @@ async fn full_build_derives_exactly_the_expected_rows() {
     // A second build over the same raw rows changes nothing.
     run_all(&dst, &statements).await;
     assert_derived(&dst).await;
+    src.cleanup().await;
+    dst.cleanup().await;
+}
+
+fn text_type(engine: Engine) -> &'static str {
+    match engine {
+        Engine::BigQuery => "STRING",
+        Engine::Postgres => "text",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_build_derives_exactly_the_expected_rows_on_bigquery() {
+    full_build_derives_exactly_the_expected_rows(Engine::BigQuery).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_build_derives_exactly_the_expected_rows_on_postgres() {
+    full_build_derives_exactly_the_expected_rows(Engine::Postgres).await;
 }
 
 fn segment(
-    dst: &Warehouse,
+    dst: &Db,
     id: &str,
     groups: serde_json::Value,
     now: &str,
@@ -114,7 +199,7 @@ fn segment(
     segments_core::render_segment(
         &seg,
         &segments_core::Catalog::default_catalog(),
-        &Target::new(PROJECT, &dst.dataset).unwrap(),
+        &dst.target(),
         &segments_core::time::parse_time_zone("UTC").unwrap(),
         segments_core::time::parse_now(now).unwrap(),
     )
@@ -157,22 +242,29 @@ pub fn derived_object_segments() -> Vec<(&'static str, serde_json::Value, Vec<&'
 /// (landing page and pageviews), users (sessions in the last 7 days) and
 /// people (email domain) run, THEN each selects exactly the expected ids;
 /// a week later the users segment is empty.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments_on_the_derived_objects_select_the_expected_ids() {
-    let src = raw_source(IDENTIFIES, PAGES, TRACKS).await;
-    let dst = Warehouse::empty("segmodseg").await;
+async fn segments_on_the_derived_objects_select_the_expected_ids(engine: Engine) {
+    let src = raw_source(engine, IDENTIFIES, PAGES, TRACKS).await;
+    let dst = Db::new(engine, "segmodseg").await;
     run_all(&dst, &models(&src, &dst).full_build().unwrap()).await;
     for (id, groups, want) in derived_object_segments() {
         let r = segment(&dst, id, groups, "2024-06-12T00:00:00Z");
-        segments_tests::bq_check::check(&r.create_table_query).unwrap();
         dst.run(&r.create_table_query).await.unwrap();
-        assert_eq!(dst.members(&r.table).await.unwrap(), want, "{id}");
+        assert_eq!(dst.members(&r.table).await, want, "{id}");
     }
     let (id, groups, _) = derived_object_segments().remove(1);
     let later = segment(&dst, id, groups, "2024-06-19T00:00:00Z");
     dst.run(&later.create_table_query).await.unwrap();
-    assert_eq!(
-        dst.members(&later.table).await.unwrap(),
-        Vec::<String>::new()
-    );
+    assert_eq!(dst.members(&later.table).await, Vec::<String>::new());
+    src.cleanup().await;
+    dst.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_on_the_derived_objects_select_the_expected_ids_on_bigquery() {
+    segments_on_the_derived_objects_select_the_expected_ids(Engine::BigQuery).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_on_the_derived_objects_select_the_expected_ids_on_postgres() {
+    segments_on_the_derived_objects_select_the_expected_ids(Engine::Postgres).await;
 }
