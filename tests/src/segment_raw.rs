@@ -371,3 +371,60 @@ impl Engine {
         }
     }
 }
+
+/// Rows of the first load that the later, late rows join or re-split:
+/// a5 has two sessions (a gap of 50 minutes), a6 one session from e60.
+pub const PAGES_BEFORE: &[&str] = &[
+    "e50|a5|-|2024-06-10 13:00:00|https://x.io/five|/five|-|-|-|-|-",
+    "e52|a5|-|2024-06-10 13:50:00|https://x.io/five-b|/five-b|-|-|-|-|-",
+    "e60|a6|-|2024-06-10 16:00:00|https://x.io/six|/six|-|-|-|-|-",
+    "e62|a6|-|2024-06-10 16:20:00|https://x.io/six-b|/six-b|-|-|-|-|-",
+];
+
+/// Appended after the first build: late rows that join a5's sessions (e51)
+/// and move a6's first event earlier (e61), a redelivery of e01, a new
+/// anonymous id (a7), a new event for a4.
+pub const PAGES_LATER: &[&str] = &[
+    "e51|a5|-|2024-06-10 13:25:00|https://x.io/five-late|/five-late|Late|-|-|-|-",
+    "e61|a6|-|2024-06-10 15:45:00|https://x.io/six-late|/six-late|-|https://bing.com|bing|-|-",
+    "e01|a1|-|2024-06-10 10:00:00|https://x.io/home|/home|Home|https://google.com|google|cpc|spring",
+    "e70|a7|-|2024-06-11 11:00:00|https://x.io/seven|/seven|-|-|-|-|-",
+];
+pub const TRACKS_LATER: &[&str] = &[
+    "e42|a4|-|2024-06-11 09:00:00|ping|-",
+    "e32|-|u5|2024-06-11 12:00:00|purchase|-",
+];
+
+/// Identity changes: a4 is identified as u3; a2 goes back to u1 (so u2
+/// loses a2's events).
+pub const IDENTIFIES_LATER: &[&str] = &[
+    "i7|a4|u3|2024-06-11 08:00:00|-|-|-",
+    "i8|a2|u1|2024-06-11 10:00:00|-|-|-",
+];
+
+/// Sessions of a4, a5 and a6 after the later rows (the `EXPECT_SESSIONS` format).
+pub const EXPECT_SESSIONS_LATER: &[&str] = &[
+    "a4/e40|a4|u3|2024-06-10 08:00:00|2024-06-10 08:00:09|-|-|-|-|-|0|9|false|-|0",
+    "a4/e42|a4|u3|2024-06-11 09:00:00|2024-06-11 09:00:00|-|-|-|-|-|0|0|false|-|0",
+    "a5/e50|a5|-|2024-06-10 13:00:00|2024-06-10 13:50:00|https://x.io/five|-|-|-|-|3|3000|true|-|0",
+    "a6/e61|a6|-|2024-06-10 15:45:00|2024-06-10 16:20:00|https://x.io/six-late|https://bing.com|bing|-|-|3|2100|true|-|0",
+];
+
+/// People after the later rows.
+pub const EXPECT_PEOPLE_LATER: &[&str] = &[
+    "u1|ann@new.example.com|Ann|Lee|2024-06-10 10:30:00|2024-06-11 10:00:00|-|0",
+    "u2|bo@test.io|Bo|-|2024-06-10 12:04:00|2024-06-10 12:04:00|-|0",
+    "u3|cy@example.org|Cy|-|2024-06-10 09:00:00|2024-06-11 09:00:00|-|0",
+    "u4|-|-|-|2024-06-10 09:00:00|2024-06-10 09:00:00|-|0",
+    "u5|dee@example.com|Dee|-|2024-06-10 08:00:00|2024-06-11 12:00:00|-|0",
+];
+
+impl Engine {
+    /// Every row of a table as one JSON text (column order of the table).
+    pub fn read_rows(self, table: &str) -> String {
+        match self {
+            Engine::BigQuery => format!("SELECT TO_JSON_STRING(t) FROM {table} AS t"),
+            Engine::Postgres => format!("SELECT CAST(row_to_json(t) AS text) FROM {table} AS t"),
+        }
+    }
+}

@@ -67,6 +67,10 @@ enum Command {
         /// A new session starts after this many minutes without events.
         #[arg(long = "session-timeout-minutes", default_value_t = segments_core::models::DEFAULT_SESSION_TIMEOUT_MINUTES)]
         session_timeout_minutes: u32,
+        /// Print the statements of a refresh after an earlier build instead
+        /// of a full build (docs/segment-source.md).
+        #[arg(long)]
+        refresh: bool,
     },
     /// Exit 0 for a valid segment, or 2 listing every error with its path.
     Validate {
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             source_dataset,
             dataset,
             session_timeout_minutes,
+            refresh,
         } => {
             let target = |d: &str| {
                 Target::for_dialect(dialect.dialect, &project, d).map_err(Failure::Invalid)
@@ -216,7 +221,12 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 target(&dataset)?,
                 session_timeout_minutes,
             )?;
-            json(&serde_json::json!({ "statements": models.full_build()? }))
+            let statements = if refresh {
+                models.refresh()?
+            } else {
+                models.full_build()?
+            };
+            json(&serde_json::json!({ "statements": statements }))
         }
         Command::Validate {
             segment,

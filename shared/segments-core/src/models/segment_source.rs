@@ -29,6 +29,10 @@ pub const STAGING_TABLES: &[&str] = &[
     "segment_src_hits",
     "segment_src_identity",
     "segment_src_sessionised",
+    "segment_src_new_identifies",
+    "segment_src_new_hits",
+    AFFECTED_ANONS,
+    AFFECTED_PEOPLE,
 ];
 
 /// Where the raw tables are, where the models go, and the session rule.
@@ -73,15 +77,16 @@ impl SegmentSource {
     /// The statements of a full build, rendered, to run in order.
     pub fn full_build(&self) -> Result<Vec<String>, CoreError> {
         let mut out = Vec::new();
+        let all = Scope::All;
         let staged = [
-            ("segment_src_identifies", self.staged_identifies()),
-            ("segment_src_hits", self.staged_hits()),
-            ("segment_src_identity", self.identity()),
-            ("segment_src_sessionised", self.sessionised()),
-            ("events", self.events()),
-            ("sessions", self.sessions()),
-            ("users", self.users()),
-            ("people", self.people()),
+            ("segment_src_identifies", self.staged_identifies(all)),
+            ("segment_src_hits", self.staged_hits(all)),
+            ("segment_src_identity", self.identity(all)),
+            ("segment_src_sessionised", self.sessionised(all)),
+            ("events", self.events(all)),
+            ("sessions", self.sessions(all)),
+            ("users", self.users(all)),
+            ("people", self.people(all)),
         ];
         for (name, query) in &staged {
             out.push(self.target.render(
@@ -96,6 +101,216 @@ impl SegmentSource {
             out.push(self.create_empty(t)?);
         }
         Ok(out)
+    }
+
+    /// The statements of a refresh after an earlier build (full or refresh)
+    /// of the same datasets, rendered, to run in order. It reads the raw rows
+    /// whose `id` is not staged yet (new and late rows alike), finds the
+    /// anonymous ids and people they touch (including identity changes), and
+    /// rebuilds only their rows; every other row is kept. The result equals
+    /// a full build over the same raw tables (see docs/segment-source.md).
+    pub fn refresh(&self) -> Result<Vec<String>, CoreError> {
+        let aff = Scope::Affected;
+        let mut steps: Vec<(&str, Query)> = vec![
+            // 1. What is new.
+            ("segment_src_new_identifies", self.staged_identifies(aff)),
+            ("segment_src_new_hits", self.staged_hits(aff)),
+            // 2. Whom it touches, before the identity moves.
+            (AFFECTED_ANONS, self.affected_anons()),
+            (AFFECTED_PEOPLE, self.affected_people(false)),
+            // 3. Staged raw rows grow by the new ones.
+            (
+                "segment_src_identifies",
+                self.append("segment_src_identifies", "segment_src_new_identifies"),
+            ),
+            (
+                "segment_src_hits",
+                self.append("segment_src_hits", "segment_src_new_hits"),
+            ),
+        ];
+        // 4. Rebuild the touched rows, keep the others.
+        steps.push((
+            "segment_src_identity",
+            self.keep_others(
+                "segment_src_identity",
+                "anonymous_id",
+                AFFECTED_ANONS,
+                self.identity(aff),
+            ),
+        ));
+        steps.push((AFFECTED_PEOPLE, self.affected_people(true)));
+        steps.push((
+            "segment_src_sessionised",
+            self.keep_others(
+                "segment_src_sessionised",
+                "anonymous_id",
+                AFFECTED_ANONS,
+                self.sessionised(aff),
+            ),
+        ));
+        steps.push((
+            "events",
+            self.keep_others("events", "user_id", AFFECTED_ANONS, self.events(aff)),
+        ));
+        steps.push((
+            "sessions",
+            self.keep_others("sessions", "user_id", AFFECTED_ANONS, self.sessions(aff)),
+        ));
+        steps.push((
+            "users",
+            self.keep_others("users", "user_id", AFFECTED_ANONS, self.users(aff)),
+        ));
+        steps.push((
+            "people",
+            self.keep_others("people", "people_id", AFFECTED_PEOPLE, self.people(aff)),
+        ));
+        let mut out = Vec::new();
+        for (name, query) in &steps {
+            out.push(self.target.render(
+                &Statement::CreateOrReplaceTable {
+                    table: self.target.table(name),
+                    query,
+                },
+                Clock::Placeholders,
+            )?);
+        }
+        for t in EMPTY_TABLES {
+            out.push(self.create_empty(t)?);
+        }
+        Ok(out)
+    }
+
+    /// `expr IN (SELECT key FROM affected)` when only the affected rows are built.
+    fn only(&self, scope: Scope, expr: Expr, affected: &str) -> Option<Expr> {
+        (scope == Scope::Affected).then(|| {
+            let key = if affected == AFFECTED_ANONS {
+                "anonymous_id"
+            } else {
+                "person"
+            };
+            Expr::InQuery(
+                Box::new(expr),
+                Box::new(Query::select(
+                    Select {
+                        from: Some(table(self.staging(affected), "x")),
+                        ..Select::default()
+                    }
+                    .items_from(vec![(col("x", key), key)]),
+                )),
+            )
+        })
+    }
+
+    /// The anonymous ids of new rows: their identity, sessions, events and
+    /// user rows are rebuilt.
+    fn affected_anons(&self) -> Query {
+        let of = |t: &str, alias: &'static str| {
+            Query::select(
+                Select {
+                    from: Some(table(self.staging(t), alias)),
+                    filter: Some(col(alias, "anonymous_id").is_not_null()),
+                    ..Select::default()
+                }
+                .items_from(vec![(col(alias, "anonymous_id"), "anonymous_id")]),
+            )
+        };
+        Query::select(
+            Select {
+                distinct: true,
+                from: Some(sub(
+                    Query::Set(
+                        SetOp::UnionAll,
+                        vec![
+                            of("segment_src_new_hits", "h"),
+                            of("segment_src_new_identifies", "i"),
+                        ],
+                    ),
+                    "a",
+                )),
+                ..Select::default()
+            }
+            .items_from(vec![(col("a", "anonymous_id"), "anonymous_id")]),
+        )
+    }
+
+    /// The people whose row is rebuilt: the user ids of new rows, and the
+    /// people the affected anonymous ids map to (before the identity is
+    /// rebuilt; with `again`, the ones already listed plus those after).
+    fn affected_people(&self, again: bool) -> Query {
+        let user_ids = |t: &str, alias: &'static str| {
+            Query::select(
+                Select {
+                    from: Some(table(self.staging(t), alias)),
+                    ..Select::default()
+                }
+                .items_from(vec![(col(alias, "user_id"), "person")]),
+            )
+        };
+        let mapped = Query::select(
+            Select {
+                from: Some(table(self.staging("segment_src_identity"), "m")),
+                filter: self.only(Scope::Affected, col("m", "anonymous_id"), AFFECTED_ANONS),
+                ..Select::default()
+            }
+            .items_from(vec![(col("m", "user_id"), "person")]),
+        );
+        let mut parts = vec![mapped];
+        if again {
+            parts.push(Query::select(
+                Select {
+                    from: Some(table(self.staging(AFFECTED_PEOPLE), "p")),
+                    ..Select::default()
+                }
+                .items_from(vec![(col("p", "person"), "person")]),
+            ));
+        } else {
+            parts.push(user_ids("segment_src_new_identifies", "i"));
+            parts.push(user_ids("segment_src_new_hits", "h"));
+        }
+        Query::select(
+            Select {
+                distinct: true,
+                from: Some(sub(Query::Set(SetOp::UnionAll, parts), "a")),
+                filter: Some(col("a", "person").is_not_null()),
+                ..Select::default()
+            }
+            .items_from(vec![(col("a", "person"), "person")]),
+        )
+    }
+
+    /// The staged rows of `table` followed by those of `new` (same columns).
+    fn append(&self, table_name: &str, new: &str) -> Query {
+        let columns = if table_name == "segment_src_hits" {
+            output_columns(&self.staged_hits(Scope::All))
+        } else {
+            IDENTIFY_COLUMNS.iter().map(|c| Ident::trusted(c)).collect()
+        };
+        let all = |t: &str, alias: &'static str| {
+            let mut sel = Select {
+                from: Some(table(self.staging(t), alias)),
+                ..Select::default()
+            };
+            for c in &columns {
+                sel.items.push(item(col(alias, c.as_str()), c.as_str()));
+            }
+            Query::select(sel)
+        };
+        Query::Set(SetOp::UnionAll, vec![all(table_name, "o"), all(new, "n")])
+    }
+
+    /// The rows of `table` whose `key` is not affected, then `rebuilt`.
+    fn keep_others(&self, table_name: &str, key: &str, affected: &str, rebuilt: Query) -> Query {
+        let mut kept = Select {
+            from: Some(table(self.staging(table_name), "o")),
+            filter: self
+                .only(Scope::Affected, col("o", key), affected)
+                .map(|e| Expr::Not(Box::new(e))),
+            ..Select::default()
+        };
+        for c in output_columns(&rebuilt) {
+            kept.items.push(item(col("o", c.as_str()), c.as_str()));
+        }
+        Query::Set(SetOp::UnionAll, vec![Query::select(kept), rebuilt])
     }
 
     fn create_empty(&self, t: &TableSchema) -> Result<String, CoreError> {
@@ -123,7 +338,9 @@ impl SegmentSource {
 
     /// A raw table without redelivered ids: per `id`, the copy that sorts
     /// first on every column read (so the choice never depends on the engine).
-    fn dedup(&self, raw: &str, columns: &[&'static str]) -> Query {
+    /// Rows without an `id` are no event. With `unseen`, only ids the staging
+    /// table (`staged` on its `key` column, rows matching `kind`) lacks.
+    fn dedup(&self, raw: &str, columns: &[&'static str], unseen: Option<Unseen>) -> Query {
         let order = columns
             .iter()
             .filter(|c| **c != "id")
@@ -136,8 +353,22 @@ impl SegmentSource {
             .partition(vec![col("r", "id")])
             .order(order)
             .expr();
+        let mut filter = vec![col("r", "id").is_not_null()];
+        if let Some(u) = unseen {
+            let mut matches = vec![col("s", u.key).eq(col("r", "id"))];
+            matches.extend(u.kind.map(|(c, v)| col("s", c).eq(Expr::Bool(v))));
+            filter.push(Expr::Not(Box::new(Expr::Exists(Box::new(Query::select(
+                Select {
+                    from: Some(table(self.staging(u.staged), "s")),
+                    filter: Some(Expr::and(matches)),
+                    ..Select::default()
+                }
+                .items_from(vec![(Expr::Int(1), "found")]),
+            ))))));
+        }
         let mut inner = Select {
             from: Some(table(self.raw(raw), "r")),
+            filter: Some(Expr::and(filter)),
             ..Select::default()
         };
         for c in columns {
@@ -155,16 +386,29 @@ impl SegmentSource {
         Query::select(outer)
     }
 
-    fn staged_identifies(&self) -> Query {
-        self.dedup("identifies", IDENTIFY_COLUMNS)
+    /// The identifies (only those not staged yet, for a refresh).
+    fn staged_identifies(&self, scope: Scope) -> Query {
+        let unseen = (scope == Scope::Affected).then_some(Unseen {
+            staged: "segment_src_identifies",
+            key: "id",
+            kind: None,
+        });
+        self.dedup("identifies", IDENTIFY_COLUMNS, unseen)
     }
 
-    /// Pages and tracks in one shape: the columns of [`HIT_COLUMNS`].
-    fn staged_hits(&self) -> Query {
+    /// Pages and tracks in one shape (only those not staged yet, for a refresh).
+    fn staged_hits(&self, scope: Scope) -> Query {
+        let unseen = |page: bool| {
+            (scope == Scope::Affected).then_some(Unseen {
+                staged: "segment_src_hits",
+                key: "event_id",
+                kind: Some(("is_page", page)),
+            })
+        };
         let null = || Expr::TypedNull(ValueType::Text);
         let page = |c: &str| col("p", c);
         let pages = Select {
-            from: Some(sub(self.dedup("pages", PAGE_COLUMNS), "p")),
+            from: Some(sub(self.dedup("pages", PAGE_COLUMNS, unseen(true)), "p")),
             ..Select::default()
         }
         .items_from(vec![
@@ -184,7 +428,7 @@ impl SegmentSource {
         ]);
         let track = |c: &str| col("t", c);
         let tracks = Select {
-            from: Some(sub(self.dedup("tracks", TRACK_COLUMNS), "t")),
+            from: Some(sub(self.dedup("tracks", TRACK_COLUMNS, unseen(false)), "t")),
             ..Select::default()
         }
         .items_from(vec![
@@ -211,12 +455,14 @@ impl SegmentSource {
     /// Each `anonymous_id` with the `user_id` of its latest row (by
     /// `timestamp`, then `id` as bytes) among identifies, pages and tracks
     /// that carries both.
-    fn identity(&self) -> Query {
+    fn identity(&self, scope: Scope) -> Query {
         let both = |alias: &'static str| {
-            Expr::and(vec![
+            let mut all = vec![
                 col(alias, "anonymous_id").is_not_null(),
                 col(alias, "user_id").is_not_null(),
-            ])
+            ];
+            all.extend(self.only(scope, col(alias, "anonymous_id"), AFFECTED_ANONS));
+            Expr::and(all)
         };
         let from_hits = Select {
             from: Some(table(self.staging("segment_src_hits"), "h")),
@@ -278,7 +524,7 @@ impl SegmentSource {
     /// `session_id`: per `anonymous_id` in (`timestamp`, `id`) order, a
     /// session starts at the first hit and at every hit at least the timeout
     /// after the previous one.
-    fn sessionised(&self) -> Query {
+    fn sessionised(&self, scope: Scope) -> Query {
         let order = |a: &'static str| {
             vec![
                 OrderKey::asc(col(a, "event_timestamp")),
@@ -297,7 +543,11 @@ impl SegmentSource {
                 item: table(self.staging("segment_src_identity"), "i"),
                 on: col("i", "anonymous_id").eq(col("h", "anonymous_id")),
             }],
-            filter: Some(col("h", "anonymous_id").is_not_null()),
+            filter: Some(Expr::and(
+                std::iter::once(col("h", "anonymous_id").is_not_null())
+                    .chain(self.only(scope, col("h", "anonymous_id"), AFFECTED_ANONS))
+                    .collect(),
+            )),
             ..Select::default()
         };
         for c in SESSIONISED_HIT_COLUMNS {
@@ -355,11 +605,12 @@ impl SegmentSource {
         Query::select(third)
     }
 
-    fn events(&self) -> Query {
+    fn events(&self, scope: Scope) -> Query {
         let s = |c: &str| col("s", c);
         Query::select(
             Select {
                 from: Some(table(self.staging("segment_src_sessionised"), "s")),
+                filter: self.only(scope, s("anonymous_id"), AFFECTED_ANONS),
                 ..Select::default()
             }
             .items_from(vec![
@@ -384,7 +635,7 @@ impl SegmentSource {
         )
     }
 
-    fn sessions(&self) -> Query {
+    fn sessions(&self, scope: Scope) -> Query {
         let e = |c: &str| col("e", c);
         // 1. Mark each session's first page.
         let first_page = Expr::and(vec![
@@ -400,6 +651,7 @@ impl SegmentSource {
         ]);
         let mut marked = Select {
             from: Some(table(self.staging("segment_src_sessionised"), "e")),
+            filter: self.only(scope, e("anonymous_id"), AFFECTED_ANONS),
             ..Select::default()
         };
         for c in [
@@ -491,12 +743,13 @@ impl SegmentSource {
         )
     }
 
-    fn users(&self) -> Query {
+    fn users(&self, scope: Scope) -> Query {
         let s = |c: &str| col("s", c);
         let text = || Expr::TypedNull(ValueType::Text);
         Query::select(
             Select {
                 from: Some(table(self.staging("segment_src_sessionised"), "s")),
+                filter: self.only(scope, s("anonymous_id"), AFFECTED_ANONS),
                 group_by: vec![s("anonymous_id")],
                 ..Select::default()
             }
@@ -521,7 +774,7 @@ impl SegmentSource {
 
     /// One row per identified `user_id`: the latest non-NULL traits, the
     /// first identify, and the latest identify or event of the person.
-    fn people(&self) -> Query {
+    fn people(&self, scope: Scope) -> Query {
         let i = |c: &str| col("i", c);
         // 1. Per trait, rank the identifies with a value first, latest first.
         let latest_with = |c: &str| {
@@ -539,7 +792,11 @@ impl SegmentSource {
         };
         let ranked = Select {
             from: Some(table(self.staging("segment_src_identifies"), "i")),
-            filter: Some(i("user_id").is_not_null()),
+            filter: Some(Expr::and(
+                std::iter::once(i("user_id").is_not_null())
+                    .chain(self.only(scope, i("user_id"), AFFECTED_PEOPLE))
+                    .collect(),
+            )),
             ..Select::default()
         }
         .items_from(vec![
@@ -577,7 +834,11 @@ impl SegmentSource {
         //    only a `user_id`.
         let through_people = Select {
             from: Some(table(self.staging("segment_src_sessionised"), "s")),
-            filter: Some(col("s", "people_id").is_not_null()),
+            filter: Some(Expr::and(
+                std::iter::once(col("s", "people_id").is_not_null())
+                    .chain(self.only(scope, col("s", "people_id"), AFFECTED_PEOPLE))
+                    .collect(),
+            )),
             ..Select::default()
         }
         .items_from(vec![
@@ -586,10 +847,15 @@ impl SegmentSource {
         ]);
         let only_user = Select {
             from: Some(table(self.staging("segment_src_hits"), "h")),
-            filter: Some(Expr::and(vec![
-                Expr::IsNull(Box::new(col("h", "anonymous_id"))),
-                col("h", "user_id").is_not_null(),
-            ])),
+            filter: Some(Expr::and(
+                [
+                    Expr::IsNull(Box::new(col("h", "anonymous_id"))),
+                    col("h", "user_id").is_not_null(),
+                ]
+                .into_iter()
+                .chain(self.only(scope, col("h", "user_id"), AFFECTED_PEOPLE))
+                .collect(),
+            )),
             ..Select::default()
         }
         .items_from(vec![
@@ -649,6 +915,35 @@ impl SegmentSource {
                 (Expr::EmptyArray(ValueType::KeyValues), "custom"),
             ]),
         )
+    }
+}
+
+/// Which rows a builder makes: all of them, or only those of the affected
+/// anonymous ids and people (a refresh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    All,
+    Affected,
+}
+
+/// Raw rows whose id a staging table does not hold yet.
+struct Unseen {
+    staged: &'static str,
+    key: &'static str,
+    /// A boolean column the staged row must have this value in (pages vs tracks).
+    kind: Option<(&'static str, bool)>,
+}
+
+/// The refresh's lists of anonymous ids and people to rebuild.
+const AFFECTED_ANONS: &str = "segment_src_affected_anonymous_ids";
+const AFFECTED_PEOPLE: &str = "segment_src_affected_people";
+
+/// The names a query's rows have (its first SELECT's aliases).
+fn output_columns(q: &Query) -> Vec<Ident> {
+    match q {
+        Query::Select(s) => s.items.iter().filter_map(|i| i.alias.clone()).collect(),
+        Query::Set(_, parts) => parts.first().map(output_columns).unwrap_or_default(),
+        Query::With(_, body) => output_columns(body),
     }
 }
 
