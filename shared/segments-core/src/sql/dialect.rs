@@ -339,11 +339,11 @@ pub trait Dialect: Send + Sync {
         w.push(")");
     }
 
-    /// An instant plus whole seconds. Default: `(t + N * INTERVAL '1 second')`.
+    /// An instant plus whole seconds. Default: `(t + INTERVAL 'N seconds')`.
     fn add_seconds(&self, w: &mut Writer, t: &Expr, seconds: i64) {
         w.push("(");
         w.operand(t);
-        w.push(&format!(" + {seconds} * INTERVAL '1 second')"));
+        w.push(&format!(" + INTERVAL '{seconds} seconds')"));
     }
 
     /// Whole seconds from `from` to `to`, truncated toward zero, as a 64-bit
