@@ -7,6 +7,7 @@ pub mod create_segment;
 pub mod cronjob;
 pub mod entry;
 pub mod report;
+pub mod segment_models;
 
 use chrono::{DateTime, Utc};
 use segments_core::jobs::CheckSchedule;

@@ -87,6 +87,9 @@ impl SegmentSource {
             ("sessions", self.sessions(all)),
             ("users", self.users(all)),
             ("people", self.people(all)),
+            // A refresh starts from empty lists of what to rebuild.
+            (AFFECTED_ANONS, self.affected_none(AFFECTED_ANONS)),
+            (AFFECTED_PEOPLE, self.affected_none(AFFECTED_PEOPLE)),
         ];
         for (name, query) in &staged {
             out.push(self.target.render(
@@ -115,7 +118,8 @@ impl SegmentSource {
             // 1. What is new.
             ("segment_src_new_identifies", self.staged_identifies(aff)),
             ("segment_src_new_hits", self.staged_hits(aff)),
-            // 2. Whom it touches, before the identity moves.
+            // 2. Whom it touches, before the identity moves (plus whatever a
+            //    refresh that failed part-way left to rebuild).
             (AFFECTED_ANONS, self.affected_anons()),
             (AFFECTED_PEOPLE, self.affected_people(false)),
             // 3. Staged raw rows grow by the new ones.
@@ -164,6 +168,10 @@ impl SegmentSource {
             "people",
             self.keep_others("people", "people_id", AFFECTED_PEOPLE, self.people(aff)),
         ));
+        // 5. Done: nothing is left to rebuild. Until this runs, the lists
+        //    stay, so a refresh that failed part-way is completed by the next.
+        steps.push((AFFECTED_ANONS, self.affected_none(AFFECTED_ANONS)));
+        steps.push((AFFECTED_PEOPLE, self.affected_none(AFFECTED_PEOPLE)));
         let mut out = Vec::new();
         for (name, query) in &steps {
             out.push(self.target.render(
@@ -223,6 +231,7 @@ impl SegmentSource {
                         vec![
                             of("segment_src_new_hits", "h"),
                             of("segment_src_new_identifies", "i"),
+                            of(AFFECTED_ANONS, "p"),
                         ],
                     ),
                     "a",
@@ -254,16 +263,17 @@ impl SegmentSource {
             }
             .items_from(vec![(col("m", "user_id"), "person")]),
         );
-        let mut parts = vec![mapped];
-        if again {
-            parts.push(Query::select(
+        let mut parts = vec![
+            mapped,
+            Query::select(
                 Select {
                     from: Some(table(self.staging(AFFECTED_PEOPLE), "p")),
                     ..Select::default()
                 }
                 .items_from(vec![(col("p", "person"), "person")]),
-            ));
-        } else {
+            ),
+        ];
+        if !again {
             parts.push(user_ids("segment_src_new_identifies", "i"));
             parts.push(user_ids("segment_src_new_hits", "h"));
         }
@@ -275,6 +285,23 @@ impl SegmentSource {
                 ..Select::default()
             }
             .items_from(vec![(col("a", "person"), "person")]),
+        )
+    }
+
+    /// An empty list of anonymous ids or people (typed like a full one).
+    fn affected_none(&self, affected: &str) -> Query {
+        let key = if affected == AFFECTED_ANONS {
+            "anonymous_id"
+        } else {
+            "person"
+        };
+        Query::select(
+            Select {
+                from: Some(table(self.staging("segment_src_identity"), "x")),
+                filter: Some(Expr::Bool(false)),
+                ..Select::default()
+            }
+            .items_from(vec![(col("x", "user_id"), key)]),
         )
     }
 
