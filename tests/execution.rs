@@ -30,7 +30,7 @@ async fn golden_cases_select_exactly_the_expected_members() {
                 return Err(format!("members {got:?}, expected {want:?}"));
             }
             // A refresh at the same instant is a no-op.
-            let cron = case.cronjob_at(&r, NOW)?;
+            let cron = case.cronjob_at(&target, NOW)?;
             bq_check::check(&cron)?;
             w.run(&cron).await?;
             let again = w.members(&r.table).await?;
@@ -77,9 +77,21 @@ fn rendered(
     .unwrap()
 }
 
-fn substitute(sql: &str, now: &str) -> String {
+/// The refresh the cronjob submits at `now`, rendered from the rules.
+fn refresh(w: &Warehouse, id: &str, groups: serde_json::Value, now: &str) -> String {
+    let seg =
+        segments_core::parse_segment(&serde_json::json!({"id": id, "ruleGroups": groups})).unwrap();
+    let target = Target::new(&w.project, &w.dataset).unwrap();
     let tz = segments_core::time::parse_time_zone("UTC").unwrap();
-    segments_core::time::substitute(sql, &tz, segments_core::time::parse_now(now).unwrap()).unwrap()
+    let now = segments_core::time::parse_now(now).unwrap();
+    segments_core::render_refresh(
+        &seg,
+        &segments_core::Catalog::default_catalog(),
+        &target,
+        &tz,
+        now,
+    )
+    .unwrap()
 }
 
 const T1: &str = "2024-06-15T12:00:00Z";
@@ -124,7 +136,7 @@ async fn cronjob_refresh_equals_a_rebuild_after_the_data_changes() {
     .await;
     for (id, groups, _, at_t2) in &cases {
         let r = rendered(&w, id, groups.clone(), T1);
-        let cron = substitute(&r.cronjob_query, T2);
+        let cron = refresh(&w, id, groups.clone(), T2);
         segments_tests::bq_check::check(&cron).unwrap();
         w.run(&cron).await.unwrap();
         let refreshed = w.members(&r.table).await.unwrap();

@@ -35,7 +35,7 @@ async fn run(name: &str) {
         .unwrap();
     let outcome = async {
         let target = Target::for_dialect(DialectKind::Postgres, "", &w.schema)?;
-        let r = case.render_short(&target, NOW)?;
+        let (r, cron) = case.render_short(&target, NOW)?;
         statements(&r.create_table_query)?;
         w.run(&r.create_table_query)
             .await
@@ -50,7 +50,6 @@ async fn run(name: &str) {
             ));
         }
         // A refresh at the same instant is a no-op.
-        let cron = case.cronjob_in(DialectKind::Postgres, &r, NOW)?;
         statements(&cron)?;
         w.run(&cron)
             .await

@@ -5,7 +5,7 @@
 use segments_infra::pg_warehouse::{self, PgWarehouse, PgWarehouseConfig, account_role};
 use segments_infra::ports::{QueryJob, Warehouse};
 use segments_tests::fixture::{self, FixtureStatement};
-use segments_tests::pg_warehouse::{PgWarehouse as Fixture, connect, database_url};
+use segments_tests::pg_warehouse::{Cleanup, PgWarehouse as Fixture, connect, database_url};
 use std::time::Duration;
 
 /// GIVEN the fixture file, WHEN it loads into a Postgres schema, THEN every
@@ -75,14 +75,23 @@ async fn the_fixture_warehouse_loads_into_postgres_from_the_same_file() {
 struct Setup {
     a: Fixture,
     b: Fixture,
-    service: String,
     warehouse: PgWarehouse,
+    /// Drops the schemas and roles even when an assertion fails.
+    _cleanup: Cleanup,
 }
 
 async fn setup(prefix: &str) -> Setup {
     let a = Fixture::fixture(&format!("{prefix}a")).await;
     let b = Fixture::fixture(&format!("{prefix}b")).await;
     let service = format!("{}_svc", a.schema);
+    let _cleanup = Cleanup {
+        schemas: vec![a.schema.clone(), b.schema.clone()],
+        roles: vec![
+            account_role(&a.schema),
+            account_role(&b.schema),
+            service.clone(),
+        ],
+    };
     let admin = connect().await;
     admin
         .batch_execute(&format!("CREATE ROLE \"{service}\" LOGIN NOINHERIT"))
@@ -105,8 +114,8 @@ async fn setup(prefix: &str) -> Setup {
     Setup {
         a,
         b,
-        service,
         warehouse,
+        _cleanup,
     }
 }
 
@@ -119,29 +128,12 @@ fn service_url(admin_url: &str, user: &str) -> String {
     format!("postgres://{user}@{rest}")
 }
 
-impl Setup {
-    async fn cleanup(self) {
-        let admin = connect().await;
-        let roles = [
-            account_role(&self.a.schema),
-            account_role(&self.b.schema),
-            self.service.clone(),
-        ];
-        self.a.cleanup().await;
-        self.b.cleanup().await;
-        for r in roles {
-            let _ = admin
-                .batch_execute(&format!("DROP OWNED BY \"{r}\"; DROP ROLE \"{r}\""))
-                .await;
-        }
-    }
-}
-
 fn job(id: &str, schema: &str, sql: &str) -> QueryJob {
     QueryJob {
         job_id: id.to_string(),
         sql: sql.to_string(),
-        labels: vec![("dataset".into(), schema.to_string())],
+        dataset: schema.to_string(),
+        labels: vec![],
         batch: false,
         maximum_bytes_billed: 1,
     }
@@ -273,5 +265,4 @@ async fn jobs_run_as_the_accounts_role_and_report_their_end() {
         "{st:?}"
     );
     assert!(w.status("no-such-job").await.is_err());
-    s.cleanup().await;
 }

@@ -14,7 +14,7 @@ fn every_case_renders_bigquery_sql_and_matches_its_snapshot() {
             .unwrap_or_else(|e| panic!("case {}: {e}", case.name));
         bq_check::check(&r.create_table_query)
             .unwrap_or_else(|e| panic!("case {} create: {e}", case.name));
-        let cron = case.cronjob_at(&r, NOW).unwrap();
+        let cron = case.cronjob_at(&target, NOW).unwrap();
         bq_check::check(&cron).unwrap_or_else(|e| panic!("case {} cronjob: {e}", case.name));
         insta::assert_snapshot!(format!("cronjob_{}", case.name), r.cronjob_query);
     }

@@ -35,13 +35,9 @@ impl Case {
         })
     }
 
-    pub fn render(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
-        self.render_as(&self.segment_json(), target, now)
-    }
-
-    /// [`Case::render`] under a short segment id derived from the case's
-    /// name, for warehouses whose table names are short (Postgres: 63 bytes).
-    pub fn render_short(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
+    /// [`Case::segment_json`] under a short segment id derived from the
+    /// case's name, for warehouses whose table names are short (Postgres: 63 bytes).
+    pub fn segment_json_short(&self) -> Value {
         use sha2::{Digest, Sha256};
         let hash: String = Sha256::digest(self.name.as_bytes())
             .iter()
@@ -50,16 +46,28 @@ impl Case {
             .collect();
         let mut seg = self.segment_json();
         seg["id"] = json!(format!("case-{hash}"));
-        self.render_as(&seg, target, now)
+        seg
     }
 
-    fn render_as(
+    /// [`Case::render`] and [`Case::cronjob_at`] for the short id.
+    pub fn render_short(
         &self,
-        seg: &Value,
         target: &Target,
         now: &str,
-    ) -> Result<RenderedSegment, String> {
-        let seg = parse_segment(seg).map_err(|e| e.to_string())?;
+    ) -> Result<(RenderedSegment, String), String> {
+        let seg = parse_segment(&self.segment_json_short()).map_err(|e| e.to_string())?;
+        let tz =
+            segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
+        let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
+        let catalog = Catalog::default_catalog();
+        let create = render_segment(&seg, &catalog, target, &tz, now).map_err(|e| e.to_string())?;
+        let refresh = segments_core::render_refresh(&seg, &catalog, target, &tz, now)
+            .map_err(|e| e.to_string())?;
+        Ok((create, refresh))
+    }
+
+    pub fn render(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
+        let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
         let tz =
             segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
         let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
@@ -67,21 +75,13 @@ impl Case {
             .map_err(|e| e.to_string())
     }
 
-    pub fn cronjob_at(&self, rendered: &RenderedSegment, now: &str) -> Result<String, String> {
-        self.cronjob_in(segments_core::sql::DialectKind::BigQuery, rendered, now)
-    }
-
-    /// The stored cronjob query of `dialect` with its placeholders replaced for `now`.
-    pub fn cronjob_in(
-        &self,
-        dialect: segments_core::sql::DialectKind,
-        rendered: &RenderedSegment,
-        now: &str,
-    ) -> Result<String, String> {
+    /// The refresh the cronjob submits at `now`, rendered from the rules.
+    pub fn cronjob_at(&self, target: &Target, now: &str) -> Result<String, String> {
+        let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
         let tz =
             segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
         let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
-        segments_core::time::substitute_in(dialect.dialect(), &rendered.cronjob_query, &tz, now)
+        segments_core::render_refresh(&seg, &Catalog::default_catalog(), target, &tz, now)
             .map_err(|e| e.to_string())
     }
 }

@@ -49,6 +49,21 @@ impl PgWarehouse {
         w
     }
 
+    /// The fixture warehouse in a new schema of the caller's choosing (an account's).
+    pub async fn fixture_in(schema: &str) -> PgWarehouse {
+        let client = connect().await;
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE SCHEMA {schema}: {e}"));
+        let w = PgWarehouse {
+            client,
+            schema: schema.to_string(),
+        };
+        w.load(&fixture::warehouse()).await;
+        w
+    }
+
     pub async fn load(&self, stmts: &[FixtureStatement]) {
         for sql in fixture::postgres_statements(stmts, &self.schema) {
             self.client
@@ -129,5 +144,45 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
                 .unwrap_or_default()
         ),
         None => e.to_string(),
+    }
+}
+
+/// Drops schemas and roles a test created, when dropped, even if the test
+/// panicked first: a guard for objects outside a test's own schema.
+pub struct Cleanup {
+    pub schemas: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let mut sql = String::new();
+        for s in &self.schemas {
+            sql.push_str(&format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE;\n"));
+        }
+        for r in &self.roles {
+            sql.push_str(&format!(
+                "DO $c$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{r}') THEN \
+                 EXECUTE 'DROP OWNED BY \"{r}\"'; EXECUTE 'DROP ROLE \"{r}\"'; END IF; END $c$;\n"
+            ));
+        }
+        // Its own thread and runtime: Drop may run inside (or after) a test's runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&database_url(), NoTls).await {
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    let _ = c.batch_execute(&sql).await;
+                }
+            });
+        })
+        .join();
     }
 }

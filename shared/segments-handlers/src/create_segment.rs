@@ -110,7 +110,7 @@ pub async fn handle(
             let table = segments_core::model::segment_table_name(segment_id);
             let sql = drop_table(&target.table(&table));
             let id = job_id("delete-segment", &[segment_id, message_id]);
-            submit(app, &id, sql, false).await?;
+            submit(app, account, &id, sql, false).await?;
             app.ports.store.delete_segment(account, segment_id).await?;
             outcome.segments.push(SegmentOutcome {
                 segment_id: segment_id.clone(),
@@ -169,10 +169,17 @@ pub(crate) fn stored_rules(row: &SegmentRow) -> segments_core::StoredRules<'_> {
     }
 }
 
-async fn submit(app: &App, id: &str, sql: String, batch: bool) -> Result<(), Failure> {
+async fn submit(
+    app: &App,
+    account: &str,
+    id: &str,
+    sql: String,
+    batch: bool,
+) -> Result<(), Failure> {
     let job = QueryJob {
         job_id: id.to_string(),
         sql,
+        dataset: app.dataset(account),
         labels: vec![("app".into(), "segments".into())],
         batch,
         maximum_bytes_billed: app.maximum_bytes_billed,
@@ -225,7 +232,7 @@ async fn build(
                 .collect(),
             description: seg.description.clone(),
             rule_groups: rules.to_string(),
-            query: rendered.cronjob_query.clone(),
+            query: rendered.stored_query(),
         })
         .await?;
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
@@ -236,13 +243,14 @@ async fn build(
         let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
         submit(
             app,
+            account,
             &drop_id,
             drop_table(&target.table(&rendered.table)),
             false,
         )
         .await?;
     }
-    submit(app, &id, rendered.create_table_query, false).await?;
+    submit(app, account, &id, rendered.create_table_query, false).await?;
     app.ports
         .store
         .start_job(&JobRecord {

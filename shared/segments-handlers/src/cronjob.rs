@@ -1,16 +1,17 @@
 //! segment-cronjob: on the schedule, one message per account with refreshable
-//! segments; per account, every eligible segment's cronjob query, substituted
-//! for this run in the account's zone, submitted as a BATCH job whose id is
-//! fixed by the segment and the schedule tick (a redelivery submits nothing twice).
+//! segments; per account, every eligible segment's refresh, rendered from its
+//! stored rules for this run in the account's zone, submitted as a BATCH job
+//! whose id is fixed by the segment and the schedule tick (a redelivery
+//! submits nothing twice).
 
+use crate::create_segment::stored_rules;
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_report};
 use segments_core::jobs::job_id;
 use segments_core::messages::CronjobMessage;
-use segments_core::parse_segment;
-use segments_core::time::substitute;
+use segments_core::{COMPILER_VERSION, render_refresh, stored_query_version, stored_segment};
 use segments_infra::ports::QueryJob;
 use serde::Serialize;
 use serde_json::json;
@@ -104,11 +105,10 @@ pub async fn refresh_account(
     };
     let mut objects = Vec::new();
     let mut jobs = Vec::new();
+    let target = app.target(account)?;
     for row in &segments {
-        let rules: serde_json::Value =
-            serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
-        let seg = match parse_segment(&json!({"id": row.id, "ruleGroups": rules})) {
-            Ok(s) => s,
+        let seg = match stored_segment(stored_rules(row)) {
+            Ok((s, _)) => s,
             Err(e) => {
                 tracing::error!(segmentId = %row.id, error = %e, "stored segment does not parse; skipped");
                 out.skipped
@@ -122,11 +122,17 @@ pub async fn refresh_account(
             out.skipped.push((row.id.clone(), reason));
             continue;
         }
-        let Some(query) = &row.query else { continue };
-        match substitute(query, &msg.time_zone, now) {
+        // The refresh is rendered from the rules for this run, so a compiler fix
+        // reaches every stored segment; the stored query is for people to read.
+        let stored = row.query.as_deref().map_or(1, stored_query_version);
+        if stored != COMPILER_VERSION {
+            tracing::info!(segmentId = %row.id, storedVersion = stored, "stored query is from an earlier compiler");
+        }
+        match render_refresh(&seg, &app.catalog, &target, &msg.time_zone, now) {
             Ok(sql) => jobs.push(QueryJob {
                 job_id: job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]),
                 sql,
+                dataset: target.dataset().to_string(),
                 labels: vec![
                     ("app".into(), "segments".into()),
                     ("kind".into(), "refresh".into()),

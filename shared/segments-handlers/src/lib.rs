@@ -12,9 +12,10 @@ pub mod segment_models;
 use chrono::{DateTime, Utc};
 use segments_core::jobs::CheckSchedule;
 use segments_core::messages::CheckJobMessage;
+use segments_core::sql::DialectKind;
 use segments_core::{Catalog, Target};
 use segments_infra::cache::keys;
-use segments_infra::config::Config;
+use segments_infra::config::{Config, WarehouseKind};
 use segments_infra::wiring::Ports;
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ use std::sync::Arc;
 pub struct App {
     pub ports: Ports,
     pub catalog: Arc<Catalog>,
+    /// The warehouse's SQL dialect (`WAREHOUSE`).
+    pub dialect: DialectKind,
     pub project: String,
     pub dataset_prefix: String,
     pub check_queue_url: String,
@@ -93,6 +96,10 @@ impl App {
         App {
             ports,
             catalog: Arc::new(catalog),
+            dialect: match config.warehouse {
+                WarehouseKind::BigQuery => DialectKind::BigQuery,
+                WarehouseKind::Postgres => DialectKind::Postgres,
+            },
             project: config.bigquery.project.clone(),
             dataset_prefix: config.bigquery.dataset_prefix.clone(),
             check_queue_url: config.check_job_queue_url.clone(),
@@ -113,7 +120,8 @@ impl App {
     }
 
     pub fn target(&self, account_id: &str) -> Result<Target, Failure> {
-        Target::new(&self.project, &self.dataset(account_id)).map_err(Failure::Rejected)
+        Target::for_dialect(self.dialect, &self.project, &self.dataset(account_id))
+            .map_err(Failure::Rejected)
     }
 
     /// Clears the caches a segment change makes stale. A cache outage is logged,

@@ -75,6 +75,7 @@ pub async fn handle(
                 .submit(&QueryJob {
                     job_id: id.clone(),
                     sql: create_table_as(&table_ref, &q.query),
+                    dataset: target.dataset().to_string(),
                     labels: vec![("app".into(), "segments".into()), ("kind".into(), "report".into())],
                     batch: false,
                     maximum_bytes_billed: app.maximum_bytes_billed,

@@ -208,21 +208,16 @@ impl PgWarehouse {
     }
 }
 
-/// The role of the schema a job's SQL writes to, from its labels
-/// (`dataset`), which the handlers set.
+/// The role of the schema the job works in.
 fn run_as(job: &QueryJob) -> Result<String> {
-    let schema = job
-        .labels
-        .iter()
-        .find(|(k, _)| k == "dataset")
-        .map(|(_, v)| v.clone())
-        .ok_or_else(|| {
-            InfraError::Config(format!(
-                "job {} has no dataset label: a Postgres job runs as its account's role",
-                job.job_id
-            ))
-        })?;
-    let role = account_role(&schema);
+    if job.dataset.is_empty() {
+        return Err(InfraError::Config(format!(
+            "job {} names no schema: a Postgres job runs as its account's role",
+            job.job_id
+        )));
+    }
+    checked("schema", &job.dataset)?;
+    let role = account_role(&job.dataset);
     checked("account role", &role)?;
     Ok(role)
 }
@@ -409,10 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn a_job_without_a_dataset_label_is_refused() {
+    fn a_job_without_a_dataset_is_refused() {
         let job = QueryJob {
             job_id: "j".into(),
             sql: "SELECT 1".into(),
+            dataset: String::new(),
             labels: vec![],
             batch: false,
             maximum_bytes_billed: 1,
