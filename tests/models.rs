@@ -19,14 +19,14 @@ fn sorted(rows: &[&str]) -> Vec<String> {
 
 /// A dataset on the BigQuery emulator or a schema in the local Postgres.
 enum Db {
-    Bq(Warehouse),
+    Bq(Box<Warehouse>),
     Pg(PgWarehouse),
 }
 
 impl Db {
     async fn new(engine: Engine, prefix: &str) -> Db {
         match engine {
-            Engine::BigQuery => Db::Bq(Warehouse::empty(prefix).await),
+            Engine::BigQuery => Db::Bq(Box::new(Warehouse::empty(prefix).await)),
             Engine::Postgres => Db::Pg(PgWarehouse::empty(prefix).await),
         }
     }

@@ -144,6 +144,7 @@ async fn run_statements(
         let job = QueryJob {
             job_id: id.clone(),
             sql: sql.clone(),
+            dataset: app.dataset(account),
             labels: vec![
                 ("app".into(), "segments".into()),
                 ("kind".into(), "models".into()),
