@@ -288,7 +288,18 @@ async fn segment_warehouse(bigquery: &str, warehouse: &Warehouse) {
             .run(&format!("DROP TABLE IF EXISTS {}", raw.table(table)))
             .await;
         let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
-        for sql in Engine::BigQuery.load_raw(&raw.project, &raw_name, table, columns, &rows) {
+        // The table, then inserts of 250 rows (one huge statement is slow to parse).
+        let mut sqls = Engine::BigQuery.load_raw(&raw.project, &raw_name, table, columns, &[]);
+        for chunk in rows.chunks(250) {
+            sqls.extend(Engine::BigQuery.insert_raw(
+                &raw.project,
+                &raw_name,
+                table,
+                columns,
+                chunk,
+            ));
+        }
+        for sql in sqls {
             raw.run(&sql)
                 .await
                 .unwrap_or_else(|e| fail("loading the Segment raw tables", e));
