@@ -1,4 +1,4 @@
-//! Segment-shaped raw rows for the demo (`tests/demo.sh --segment`): 300
+//! Segment-shaped raw rows for the demo (`tests/demo.sh --segment`): 120
 //! anonymous ids browsing over the last 7 days before `now`, in sessions of
 //! 1 to 8 events, a third of them identified (with emails at a few domains).
 //! Deterministic for a given `now`. Rows are in the `segment_raw` format.
@@ -40,7 +40,7 @@ pub fn rows(now: DateTime<Utc>) -> RawRows {
         tracks: vec![],
     };
     let mut n = 0;
-    for a in 0..300 {
+    for a in 0..120 {
         let anon = format!("anon-{a:03}");
         let user = (a % 3 == 0).then(|| format!("user-{:03}", a / 3));
         let sessions = 1 + rng.next(6);
