@@ -210,15 +210,15 @@ async fn main() {
         fan["accounts"], out["batchItemFailures"]
     );
 
-    println!(
-        "6/6 report: sessions by device, last 30 days, filtered by two segments (report-with-segment)"
-    );
     let today = Utc::now().date_naive();
     let dimension = if segment_mode() {
         "landing_page"
     } else {
         "device_type"
     };
+    println!(
+        "6/6 report: sessions by {dimension}, last 30 days, filtered by two segments (report-with-segment)"
+    );
     let request = json!({"accountId": ACCOUNT, "accountTimeZone": ZONE, "reportName": "sessions-by-device", "object": "session",
         "dateRange": {"startDate": (today - chrono::Duration::days(30)).to_string(), "endDate": today.to_string()},
         "dimensions": [dimension], "metrics": ["sessions", "pageviews"],
