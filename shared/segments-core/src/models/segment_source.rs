@@ -191,11 +191,7 @@ impl SegmentSource {
     /// `expr IN (SELECT key FROM affected)` when only the affected rows are built.
     fn only(&self, scope: Scope, expr: Expr, affected: &str) -> Option<Expr> {
         (scope == Scope::Affected).then(|| {
-            let key = if affected == AFFECTED_ANONS {
-                "anonymous_id"
-            } else {
-                "person"
-            };
+            let key = affected_key(affected);
             Expr::InQuery(
                 Box::new(expr),
                 Box::new(Query::select(
@@ -290,11 +286,7 @@ impl SegmentSource {
 
     /// An empty list of anonymous ids or people (typed like a full one).
     fn affected_none(&self, affected: &str) -> Query {
-        let key = if affected == AFFECTED_ANONS {
-            "anonymous_id"
-        } else {
-            "person"
-        };
+        let key = affected_key(affected);
         Query::select(
             Select {
                 from: Some(table(self.staging("segment_src_identity"), "x")),
@@ -964,6 +956,15 @@ struct Unseen {
 /// The refresh's lists of anonymous ids and people to rebuild.
 const AFFECTED_ANONS: &str = "segment_src_affected_anonymous_ids";
 const AFFECTED_PEOPLE: &str = "segment_src_affected_people";
+
+/// The column of a list of what to rebuild.
+fn affected_key(affected: &str) -> &'static str {
+    if affected == AFFECTED_ANONS {
+        "anonymous_id"
+    } else {
+        "person"
+    }
+}
 
 /// The names a query's rows have (its first SELECT's aliases).
 fn output_columns(q: &Query) -> Vec<Ident> {
