@@ -19,3 +19,5 @@ pub fn repo_root() -> PathBuf {
 pub mod cases;
 pub mod demo_data;
 pub mod lambda;
+pub mod segment_demo;
+pub mod segment_raw;

@@ -67,6 +67,31 @@ enum Command {
         #[command(flatten)]
         at: RenderArgs,
     },
+    /// Print {"statements": [...]}: the statements that build the reference
+    /// tables in --dataset from a source's raw tables (SPEC §10).
+    Models {
+        /// The kind of source (`segment`: Segment.com warehouse tables).
+        #[arg(long)]
+        source: ModelSource,
+        #[command(flatten)]
+        dialect: DialectArg,
+        /// The BigQuery project (ignored by warehouses without projects).
+        #[arg(long, default_value = "")]
+        project: String,
+        /// The dataset (or schema) holding the raw tables.
+        #[arg(long = "source-dataset")]
+        source_dataset: String,
+        /// The account's dataset (or schema) the tables are built in.
+        #[arg(long)]
+        dataset: String,
+        /// A new session starts after this many minutes without events.
+        #[arg(long = "session-timeout-minutes", default_value_t = segments_core::models::DEFAULT_SESSION_TIMEOUT_MINUTES)]
+        session_timeout_minutes: u32,
+        /// Print the statements of a refresh after an earlier build instead
+        /// of a full build (docs/segment-source.md).
+        #[arg(long)]
+        refresh: bool,
+    },
     /// Exit 0 for a valid segment, or 2 listing every error with its path.
     Validate {
         #[arg(long)]
@@ -74,6 +99,13 @@ enum Command {
         #[arg(long)]
         catalog: Option<PathBuf>,
     },
+}
+
+/// Sources `segmentctl models` knows.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelSource {
+    /// Segment.com warehouse destinations (identifies, pages, tracks).
+    Segment,
 }
 
 /// Which SQL dialect to write.
@@ -209,6 +241,30 @@ fn run(cli: Cli) -> Result<String, Failure> {
             let (tz, now, target, catalog) = at.resolve()?;
             let req = parse_report_request(&read(&request)?).map_err(CoreError::from)?;
             json(&render_report(&req, &catalog, &target, &tz, now)?)
+        }
+        Command::Models {
+            source: ModelSource::Segment,
+            dialect,
+            project,
+            source_dataset,
+            dataset,
+            session_timeout_minutes,
+            refresh,
+        } => {
+            let target = |d: &str| {
+                Target::for_dialect(dialect.dialect, &project, d).map_err(Failure::Invalid)
+            };
+            let models = segments_core::models::SegmentSource::new(
+                target(&source_dataset)?,
+                target(&dataset)?,
+                session_timeout_minutes,
+            )?;
+            let statements = if refresh {
+                models.refresh()?
+            } else {
+                models.full_build()?
+            };
+            json(&serde_json::json!({ "statements": statements }))
         }
         Command::Validate {
             segment,

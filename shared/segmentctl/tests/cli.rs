@@ -588,3 +588,85 @@ fn cronjob_sql_renders_from_the_rules_and_reads_stored_queries_of_any_version() 
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `models --source segment` prints the statements of SPEC §10 for each
+/// dialect (a full build, or a refresh with `--refresh`); bad options exit 2.
+#[test]
+fn models_prints_the_statements_and_refuses_bad_options() {
+    let out = segmentctl(&[
+        "models",
+        "--source",
+        "segment",
+        "--dialect",
+        "postgres",
+        "--source-dataset",
+        "segment_raw",
+        "--dataset",
+        "acct_1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statements = v["statements"].as_array().unwrap();
+    assert!(
+        statements[0]
+            .as_str()
+            .unwrap()
+            .contains("\"segment_raw\".\"identifies\"")
+    );
+    let sessions = statements
+        .iter()
+        .filter_map(|s| s.as_str())
+        .find(|s| s.contains("\"acct_1\".\"segment_src_sessionised__next\""))
+        .unwrap();
+    assert!(sessions.contains("1800 seconds"), "{sessions}");
+    let out = segmentctl(&[
+        "models",
+        "--source",
+        "segment",
+        "--project",
+        "p",
+        "--source-dataset",
+        "raw",
+        "--dataset",
+        "acct",
+        "--session-timeout-minutes",
+        "45",
+        "--refresh",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("segment_src_new_hits") && text.contains("INTERVAL 2700 SECOND"));
+    for bad in [
+        vec!["--session-timeout-minutes", "0"],
+        vec!["--dataset", "acct;drop"],
+        vec!["--source-dataset", "raw`x"],
+    ] {
+        let mut args = vec![
+            "models",
+            "--source",
+            "segment",
+            "--project",
+            "p",
+            "--source-dataset",
+            "raw",
+            "--dataset",
+            "acct",
+        ];
+        args.extend(bad.iter().copied());
+        let out = segmentctl(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

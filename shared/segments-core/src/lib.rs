@@ -11,6 +11,7 @@ pub mod error;
 pub mod jobs;
 pub mod messages;
 pub mod model;
+pub mod models;
 pub mod parse;
 pub mod plan;
 pub mod preview;

@@ -73,6 +73,19 @@ pub async fn refresh_account(
         .store
         .eligible_for_refresh(account, app.bytes_threshold)
         .await?;
+    if let Err(reason) = crate::segment_models::prepare(app, account, tick).await {
+        tracing::error!(accountId = %account, error = %reason, "Segment models failed: this account's segments are not refreshed this run (they would read stale tables)");
+        let skipped = segments
+            .iter()
+            .map(|row| (row.id.clone(), format!("Segment models failed: {reason}")))
+            .collect();
+        return Ok(Refreshed {
+            submitted: vec![],
+            skipped,
+            failed: vec![],
+            schedule_report: false,
+        });
+    }
     let triggers = match &app.static_bucket {
         Some(bucket) => match app
             .ports

@@ -9,6 +9,7 @@ pub mod entry;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod report;
+pub mod segment_models;
 pub mod sqs;
 #[cfg(test)]
 mod tests;

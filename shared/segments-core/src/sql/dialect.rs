@@ -2,7 +2,9 @@
 //! [`render`](super::render) walks the AST and asks a [`Dialect`] at every
 //! point where engines differ; a new warehouse is one more implementation.
 
-use super::ast::{AggFunc, BinOp, EntryField, Expr, Func, Query, SetOp, SqlType};
+use super::ast::{
+    AggFunc, BinOp, EntryField, Expr, Func, OrderKey, Query, SetOp, SqlType, ValueType, WindowFunc,
+};
 use super::render::Writer;
 use super::{Ident, Namespace, TableRef};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -242,6 +244,139 @@ pub trait Dialect: Send + Sync {
     fn drop_table_if_exists(&self, w: &mut Writer, table: &TableRef) {
         w.push("DROP TABLE IF EXISTS ");
         w.table(table);
+    }
+
+    // ---- models (window functions, typed values, typed tables) -------------------------
+
+    /// The name of a window function. Default: the SQL standard names.
+    fn window_func_name(&self, f: WindowFunc) -> &'static str {
+        match f {
+            WindowFunc::RowNumber => "ROW_NUMBER",
+            WindowFunc::Lag => "LAG",
+            WindowFunc::FirstValue => "FIRST_VALUE",
+            WindowFunc::Sum => "SUM",
+            WindowFunc::Min => "MIN",
+            WindowFunc::Max => "MAX",
+        }
+    }
+
+    /// One key of a window's ORDER BY, NULL smallest in both directions.
+    /// Default: `expr [COLLATE "C"] ASC NULLS FIRST` / `DESC NULLS LAST`
+    /// (byte order for text, whatever the database's default collation).
+    fn order_key(&self, w: &mut Writer, key: &OrderKey) {
+        if key.bytewise {
+            w.push("(");
+            w.expr(&key.expr);
+            w.push(") COLLATE ");
+            self.quote_ident(w.out(), "C");
+        } else {
+            w.operand(&key.expr);
+        }
+        w.push(if key.desc {
+            " DESC NULLS LAST"
+        } else {
+            " ASC NULLS FIRST"
+        });
+    }
+
+    /// A column type as `CREATE TABLE` and casts name it. Default: the
+    /// Postgres types of SPEC §9 (key/value arrays are `jsonb`).
+    fn value_type_name(&self, ty: ValueType) -> &'static str {
+        match ty {
+            ValueType::Text => "text",
+            ValueType::Int => "bigint",
+            ValueType::Float => "double precision",
+            ValueType::Bool => "boolean",
+            ValueType::Timestamp => "timestamptz",
+            ValueType::TextArray => "text[]",
+            ValueType::KeyValues => "jsonb",
+        }
+    }
+
+    /// A NULL of a column type. Default: `CAST(NULL AS type)`.
+    fn typed_null(&self, w: &mut Writer, ty: ValueType) {
+        w.push("CAST(NULL AS ");
+        w.push(self.value_type_name(ty));
+        w.push(")");
+    }
+
+    /// An empty array of an array type. Default: `CAST('{}' AS text[])`,
+    /// `CAST('[]' AS jsonb)`; other types have no empty array, so a NULL.
+    fn empty_array(&self, w: &mut Writer, ty: ValueType) {
+        let text = match ty {
+            ValueType::TextArray => "{}",
+            ValueType::KeyValues => "[]",
+            other => return self.typed_null(w, other),
+        };
+        w.push("CAST(");
+        self.string_literal(w.out(), text);
+        w.push(" AS ");
+        w.push(self.value_type_name(ty));
+        w.push(")");
+    }
+
+    /// A key/value array with an entry per non-NULL value. Default (jsonb):
+    /// `CAST('[]' AS jsonb) || CASE WHEN v IS NULL THEN CAST('[]' AS jsonb)
+    /// ELSE jsonb_build_array(jsonb_build_object('key', 'k', 'value', v)) END || ...`.
+    fn key_values(&self, w: &mut Writer, entries: &[(String, Expr)]) {
+        w.push("(");
+        self.empty_array(w, ValueType::KeyValues);
+        for (key, value) in entries {
+            w.push(" || CASE WHEN ");
+            w.operand(value);
+            w.push(" IS NULL THEN ");
+            self.empty_array(w, ValueType::KeyValues);
+            w.push(" ELSE jsonb_build_array(jsonb_build_object(");
+            self.string_literal(w.out(), "key");
+            w.push(", ");
+            self.string_literal(w.out(), key);
+            w.push(", ");
+            self.string_literal(w.out(), "value");
+            w.push(", ");
+            w.expr(value);
+            w.push(")) END");
+        }
+        w.push(")");
+    }
+
+    /// An instant plus whole seconds. Default: `(t + INTERVAL 'N seconds')`.
+    fn add_seconds(&self, w: &mut Writer, t: &Expr, seconds: i64) {
+        w.push("(");
+        w.operand(t);
+        w.push(&format!(" + INTERVAL '{seconds} seconds')"));
+    }
+
+    /// Whole seconds from `from` to `to`, truncated toward zero, as a 64-bit
+    /// integer. Default: `CAST(TRUNC(EXTRACT(EPOCH FROM (to - from))) AS bigint)`.
+    fn seconds_between(&self, w: &mut Writer, from: &Expr, to: &Expr) {
+        w.push("CAST(TRUNC(EXTRACT(EPOCH FROM (");
+        w.operand(to);
+        w.push(" - ");
+        w.operand(from);
+        w.push("))) AS ");
+        w.push(self.value_type_name(ValueType::Int));
+        w.push(")");
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS table (column type, ...)`.
+    fn create_table_if_not_exists(
+        &self,
+        w: &mut Writer,
+        table: &TableRef,
+        columns: &[(Ident, ValueType)],
+    ) {
+        w.push("CREATE TABLE IF NOT EXISTS ");
+        w.table(table);
+        w.push(" (");
+        for (i, (name, ty)) in columns.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.ident(name);
+            w.push(" ");
+            w.push(self.value_type_name(*ty));
+        }
+        w.push(")");
     }
 }
 

@@ -24,6 +24,9 @@ pub fn render_statement(
         }
         Statement::Sync { table, source, key } => dialect.sync_table(&mut w, table, source, key),
         Statement::DropTableIfExists(t) => dialect.drop_table_if_exists(&mut w, t),
+        Statement::CreateTableIfNotExists { table, columns } => {
+            dialect.create_table_if_not_exists(&mut w, table, columns)
+        }
     }
     w.finish()
 }
@@ -291,6 +294,22 @@ impl<'d> Writer<'d> {
             Expr::Cast { expr, ty, safe } => d.cast(self, expr, *ty, *safe),
             Expr::Entry(alias, field) => d.entry_field(self, alias, *field),
             Expr::Element(alias) => d.element(self, alias),
+            Expr::Window(win) => self.window(win),
+            Expr::Concat(parts) => {
+                self.out.push('(');
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        self.push(" || ");
+                    }
+                    self.operand(p);
+                }
+                self.out.push(')');
+            }
+            Expr::AddSeconds(t, secs) => d.add_seconds(self, t, *secs),
+            Expr::SecondsBetween(from, to) => d.seconds_between(self, from, to),
+            Expr::TypedNull(ty) => d.typed_null(self, *ty),
+            Expr::EmptyArray(ty) => d.empty_array(self, *ty),
+            Expr::KeyValues(entries) => d.key_values(self, entries),
             _ => self.logic(e),
         }
     }
@@ -369,6 +388,39 @@ impl<'d> Writer<'d> {
         self.operand(e);
         self.push(" IN (");
         self.list(items);
+        self.out.push(')');
+    }
+
+    /// `f(args) OVER (PARTITION BY .. ORDER BY .. [ROWS ..])`.
+    fn window(&mut self, win: &Window) {
+        let d = self.dialect;
+        self.call_plain(d.window_func_name(win.func), &win.args);
+        self.push(" OVER (");
+        let mut space = false;
+        if !win.partition_by.is_empty() {
+            self.push("PARTITION BY ");
+            self.list(&win.partition_by);
+            space = true;
+        }
+        if !win.order_by.is_empty() {
+            if space {
+                self.push(" ");
+            }
+            self.push("ORDER BY ");
+            for (i, key) in win.order_by.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                d.order_key(self, key);
+            }
+            space = true;
+        }
+        if win.running {
+            if space {
+                self.push(" ");
+            }
+            self.push("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
+        }
         self.out.push(')');
     }
 
