@@ -66,7 +66,7 @@ pub async fn handle(
     match cmd {
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
             // Every error, structural and against the catalog, in one answer.
-            let seg = check_segment(segment, &app.catalog)?;
+            let mut seg = check_segment(segment, &app.catalog)?;
             if let Some(owner) = &seg.account_id
                 && owner != account
             {
@@ -82,6 +82,17 @@ pub async fn handle(
                     seg.id
                 )));
             }
+            // Names: required, at most 200 characters, unique in the account.
+            let name = crate::api::segments::check_unique_name(
+                app,
+                account,
+                &seg.id,
+                seg.name.as_deref(),
+                "segment.name",
+            )
+            .await
+            .map_err(crate::api::failure)?;
+            seg.name = Some(name);
             let rules = segment.get("ruleGroups").cloned().unwrap_or(Value::Null);
             let action = if matches!(cmd, SegmentCommand::Create { .. }) {
                 JobAction::CreateSegment

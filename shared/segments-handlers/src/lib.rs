@@ -2,6 +2,7 @@
 //! ports plus settings) and returns what happened; `functions/*/src/main.rs`
 //! only builds the `App` and hands events to these.
 
+pub mod api;
 pub mod check_job;
 pub mod create_segment;
 pub mod cronjob;

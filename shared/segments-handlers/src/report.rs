@@ -37,6 +37,7 @@ pub async fn handle(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReportResponse, Failure> {
+    let request = &with_applied_segments(app, request).await?;
     let mut req = parse_report_value(request)?;
     let account = req
         .account_id
@@ -128,6 +129,9 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
         s.all_data = true;
         return Ok(());
     }
+    if !row.status {
+        return Err(Failure::Rejected(format!("segment {} is disabled", s.id)));
+    }
     if row.query_status != "done" {
         return Err(Failure::Rejected(format!(
             "segment {} is not built (queryStatus {})",
@@ -140,6 +144,33 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
         segments_core::parse_segment(&serde_json::json!({"id": row.id, "ruleGroups": rules}))?;
     s.object = Some(seg.object);
     Ok(())
+}
+
+/// A request that names no segment filters by the segments its user applied
+/// to the report (`userId`, `reportName`; segment-api's `link-report`).
+async fn with_applied_segments(app: &App, request: &Value) -> Result<Value, Failure> {
+    let empty = |k: &str| {
+        request
+            .get(k)
+            .is_none_or(|v| v.is_null() || v.as_array().is_some_and(|a| a.is_empty()))
+    };
+    let text = |k: &str| request.get(k).and_then(Value::as_str);
+    let mut out = request.clone();
+    if let (true, true, Some(account), Some(user), Some(report)) = (
+        empty("segments"),
+        empty("comparisonSegments"),
+        text("accountId"),
+        text("userId"),
+        text("reportName"),
+    ) {
+        let ids = crate::api::reports::applied_segments(app, account, user, report)
+            .await
+            .map_err(crate::api::failure)?;
+        if let Some(o) = out.as_object_mut() {
+            o.insert("segments".into(), serde_json::json!(ids));
+        }
+    }
+    Ok(out)
 }
 
 fn hex8(text: &str) -> String {

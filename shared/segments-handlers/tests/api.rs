@@ -1,0 +1,510 @@
+//! segment-api on the real local stack: Postgres, Redis, moto (S3), the
+//! BigQuery emulator with the fixture warehouse. Exact rows, cache keys and
+//! TTLs, CSV bytes and URLs; a foreign account refused; bad input answered
+//! with its path.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use segments_core::Catalog;
+use segments_core::jobs::QueryStatus;
+use segments_core::messages::SegmentCommand;
+use segments_handlers::api::{self, ApiError};
+use segments_handlers::{App, Failure, create_segment, report};
+use segments_infra::aws::{S3Store, sdk_config};
+use segments_infra::config::Config;
+use segments_infra::ports::{JobStatus, QueryJob, SegmentStore, Warehouse};
+use segments_infra::postgres::PgStore;
+use segments_infra::wiring::Ports;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+use segments_tests::lambda::{fresh_uuid as uuid, stack_env};
+
+struct Env {
+    app: App,
+    account: String,
+    store: PgStore,
+    redis: redis::aio::MultiplexedConnection,
+    bucket: String,
+}
+
+async fn env() -> Env {
+    let mut vars = stack_env();
+    let _sqs = segments_tests::lambda::local_queues(&mut vars, "api").await;
+    let account = uuid();
+    vars.insert("BIGQUERY_DATASET_PREFIX".into(), "api_".into());
+    let bucket = format!("static-api-{}", &uuid()[..8]);
+    vars.insert("STATIC_BUCKET".into(), bucket.clone());
+    let config = Config::from_map(&vars).unwrap();
+    let store = PgStore::connect(&config.database_url.0, 4).unwrap();
+    store.migrate().await.unwrap();
+    store.upsert_account(&account, "Acme", "UTC").await.unwrap();
+    let mut ports = Ports::connect(&config).await.unwrap();
+    // The harness's clients: credentials from the stack's env, not the process's.
+    let sdk = sdk_config(
+        &vars["AWS_REGION"],
+        Some(&vars["AWS_ENDPOINT_URL"]),
+        Some((&vars["AWS_ACCESS_KEY_ID"], &vars["AWS_SECRET_ACCESS_KEY"])),
+    )
+    .await;
+    let s3 = S3Store::new(&sdk);
+    s3.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    ports.objects = Arc::new(s3);
+    ports.queue = Arc::new(_sqs);
+    let app = App::new(&config, ports, Catalog::default_catalog());
+    segments_tests::warehouse::Warehouse::fixture_in(&app.dataset(&account)).await;
+    let redis = redis::Client::open(vars["REDIS_URL"].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    Env {
+        app,
+        account,
+        store,
+        redis,
+        bucket,
+    }
+}
+
+impl Env {
+    async fn call(&self, req: Value) -> Result<Value, ApiError> {
+        api::handle(&self.app, &req, &uuid(), Utc::now()).await
+    }
+    async fn ttl(&self, key: &str) -> i64 {
+        let mut c = self.redis.clone();
+        redis::cmd("TTL")
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .unwrap()
+    }
+    /// Creates a segment and marks its build done (the emulator ran it at submit).
+    async fn segment(&self, name: &str, object_rules: Value) -> String {
+        let id = uuid();
+        self.create(&id, name, object_rules).await.unwrap();
+        id
+    }
+    async fn create(&self, id: &str, name: &str, rules: Value) -> Result<(), Failure> {
+        let mut seg = json!({"id": id, "ruleGroups": rules});
+        if !name.is_empty() {
+            seg["name"] = json!(name);
+        }
+        let cmd = SegmentCommand::parse(
+            json!({"action": "create", "accountId": self.account, "segment": seg})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let out = create_segment::handle(&self.app, &cmd, &uuid(), Utc::now()).await?;
+        let job = out.segments[0].job_id.clone().unwrap();
+        self.store
+            .finish_job(&job, QueryStatus::Done, Some(10), None, Utc::now())
+            .await
+            .unwrap();
+        Ok(())
+    }
+}
+
+fn equals(key: &str, value: &str) -> Value {
+    json!([{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "g0": {"type": "dimension", "key": key, "condition": "equals", "value": value}}])
+}
+
+/// The one error's path and message.
+fn refusal(r: Result<Value, ApiError>) -> (u16, String, String) {
+    let e = r.expect_err("refused");
+    assert_eq!(e.errors.len(), 1, "{e:?}");
+    (
+        e.status,
+        e.errors[0].path.clone(),
+        e.errors[0].message.clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_list_enable_disable_and_names() {
+    let e = env().await;
+    let us = e.segment("US sessions", equals("country", "us")).await;
+    let desktop = e
+        .segment("Desktop sessions", equals("device_type", "desktop"))
+        .await;
+    let key = format!("redis_segments_{}", e.account);
+
+    // list: from Postgres, then cached for 1 hour under redis_segments_{accountId}.
+    let first = e
+        .call(json!({"action": "list", "accountId": e.account}))
+        .await
+        .unwrap();
+    assert_eq!(first["cached"], false);
+    let names: Vec<&str> = first["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["All Data", "US sessions", "Desktop sessions"]);
+    assert_eq!(first["segments"][1]["ruleGroups"], equals("country", "us"));
+    assert_eq!(first["segments"][0]["ruleGroups"], json!([]));
+    assert!(first["segments"][1].get("query").is_none(), "no query text");
+    assert_eq!(first["segments"][1]["queryStatus"], "done");
+    let ttl = e.ttl(&key).await;
+    assert!((3590..=3600).contains(&ttl), "TTL {ttl}");
+    let second = e
+        .call(json!({"action": "list", "accountId": e.account}))
+        .await
+        .unwrap();
+    assert_eq!(second["cached"], true);
+    assert_eq!(second["segments"], first["segments"]);
+
+    // get: one segment, the same view.
+    let got = e
+        .call(json!({"action": "get", "accountId": e.account, "segmentId": us}))
+        .await
+        .unwrap();
+    assert_eq!(got, first["segments"][1]);
+
+    // disable: status false, the list's cache cleared, reports refuse it.
+    let off = e
+        .call(json!({"action": "disable", "accountId": e.account, "segmentId": desktop}))
+        .await
+        .unwrap();
+    assert_eq!(off["status"], false);
+    assert_eq!(e.ttl(&key).await, -2, "the cached list is cleared");
+    let list = e
+        .call(json!({"action": "list", "accountId": e.account}))
+        .await
+        .unwrap();
+    assert_eq!(list["cached"], false);
+    assert_eq!(list["segments"][2]["status"], false);
+    let report_req = json!({"accountId": e.account, "object": "session", "dateRange": {"startDate": "2024-01-01", "endDate": "2024-12-31"},
+        "dimensions": ["device_type"], "metrics": ["sessions"], "segments": [desktop]});
+    assert_eq!(
+        report::handle(&e.app, &report_req, "r1", Utc::now())
+            .await
+            .unwrap_err(),
+        Failure::Rejected(format!("segment {desktop} is disabled"))
+    );
+    let on = e
+        .call(json!({"action": "enable", "accountId": e.account, "segmentId": desktop}))
+        .await
+        .unwrap();
+    assert_eq!(on["status"], true);
+    assert!(
+        report::handle(&e.app, &report_req, "r2", Utc::now())
+            .await
+            .is_ok()
+    );
+    let all_data = first["segments"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        refusal(
+            e.call(json!({"action": "disable", "accountId": e.account, "segmentId": all_data}))
+                .await
+        ),
+        (
+            400,
+            "segmentId".into(),
+            "the \"All Data\" segment cannot be disabled".into()
+        )
+    );
+
+    // Every change clears the list: create, update (through create-segment) too.
+    e.call(json!({"action": "list", "accountId": e.account}))
+        .await
+        .unwrap();
+    assert!(e.ttl(&key).await > 0);
+    let third = e.segment("Third", equals("country", "de")).await;
+    assert_eq!(e.ttl(&key).await, -2, "create clears the cached list");
+
+    // Names: required, at most 200 characters, unique per account (any case, trimmed).
+    let long = "x".repeat(201);
+    for (name, message) in [
+        ("", "segment.name: is required".to_string()),
+        (
+            long.as_str(),
+            "segment.name: is 201 characters long; at most 200".to_string(),
+        ),
+        (
+            " us SESSIONS ",
+            "segment.name: another segment of the account is named \"us SESSIONS\"".to_string(),
+        ),
+    ] {
+        assert_eq!(
+            e.create(&uuid(), name, equals("country", "us"))
+                .await
+                .unwrap_err(),
+            Failure::Rejected(message)
+        );
+    }
+    // Renaming onto another segment's name is refused too; keeping one's own is not.
+    assert_eq!(
+        e.create(&third, "Desktop sessions", equals("country", "de"))
+            .await
+            .unwrap_err(),
+        Failure::Rejected(
+            "segment.name: another segment of the account is named \"Desktop sessions\"".into()
+        )
+    );
+    e.create(&third, "Third", equals("country", "de"))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.store.segments(&e.account).await.unwrap().len(),
+        4,
+        "nothing written"
+    );
+    // 200 characters exactly is stored whole (no longer cut).
+    let exact = "é".repeat(200);
+    let id = uuid();
+    e.create(&id, &exact, equals("country", "fr"))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.store
+            .segment(&e.account, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        exact
+    );
+
+    // A foreign account: its segments are not found; bad input names its path.
+    let other = uuid();
+    e.store
+        .upsert_account(&other, "Other", "UTC")
+        .await
+        .unwrap();
+    for action in ["get", "enable", "disable"] {
+        assert_eq!(
+            refusal(
+                e.call(json!({"action": action, "accountId": other, "segmentId": us}))
+                    .await
+            ),
+            (
+                404,
+                "segmentId".into(),
+                format!("segment {us} does not belong to account {other}")
+            )
+        );
+    }
+    assert_eq!(
+        e.store
+            .segment(&e.account, &us)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        true,
+        "the foreign disable changed nothing"
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "list", "accountId": "nope"})).await),
+        (400, "accountId".into(), "\"nope\" is not a UUID".into())
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "list", "accountId": uuid()})).await).1,
+        "accountId"
+    );
+    assert_eq!(
+        refusal(
+            e.call(json!({"action": "get", "accountId": e.account}))
+                .await
+        ),
+        (400, "segmentId".into(), "is required".into())
+    );
+    assert_eq!(
+        refusal(
+            e.call(json!({"action": "explode", "accountId": e.account}))
+                .await
+        )
+        .1,
+        "action"
+    );
+    assert_eq!(refusal(e.call(json!([1])).await).1, "$");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_url_requests_get_http_answers() {
+    let e = env().await;
+    let body = json!({"action": "get", "accountId": e.account, "segmentId": uuid()}).to_string();
+    let event = |body: &str| {
+        lambda_runtime::LambdaEvent::new(
+            json!({"version": "2.0", "rawPath": "/", "requestContext": {"http": {"method": "POST"}}, "body": body, "isBase64Encoded": false}),
+            lambda_runtime::Context::default(),
+        )
+    };
+    let out = api::entry(&e.app, event(&body)).await.unwrap();
+    assert_eq!(out["statusCode"], 404);
+    let answer: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["error"]["kind"], "not-found");
+    assert_eq!(answer["error"]["errors"][0]["path"], "segmentId");
+    let ok = api::entry(
+        &e.app,
+        event(&json!({"action": "list", "accountId": e.account}).to_string()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok["statusCode"], 200);
+    let answer: Value = serde_json::from_str(ok["body"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["result"]["segments"][0]["name"], "All Data");
+    let bad = api::entry(&e.app, event("{not json")).await.unwrap();
+    assert_eq!(bad["statusCode"], 400);
+    // A direct invoke answers the body alone.
+    let direct = api::entry(
+        &e.app,
+        lambda_runtime::LambdaEvent::new(
+            json!({"action": "list", "accountId": "x"}),
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(direct["error"]["errors"][0]["path"], "accountId");
+}
+
+/// The emulator has no dry run; this one says how many bytes a query scans.
+struct Scans<W>(W, i64);
+
+#[async_trait]
+impl<W: Warehouse> Warehouse for Scans<W> {
+    async fn submit(&self, job: &QueryJob) -> segments_infra::Result<(JobStatus, bool)> {
+        self.0.submit(job).await
+    }
+    async fn status(&self, job_id: &str) -> segments_infra::Result<JobStatus> {
+        self.0.status(job_id).await
+    }
+    async fn wait(&self, job_id: &str, t: Duration) -> segments_infra::Result<JobStatus> {
+        self.0.wait(job_id, t).await
+    }
+    async fn cancel(&self, job_id: &str) -> segments_infra::Result<()> {
+        self.0.cancel(job_id).await
+    }
+    async fn rows(&self, job_id: &str, n: usize) -> segments_infra::Result<Vec<Vec<Value>>> {
+        self.0.rows(job_id, n).await
+    }
+    async fn table_rows(
+        &self,
+        d: &str,
+        t: &str,
+        n: usize,
+    ) -> segments_infra::Result<Vec<Vec<Value>>> {
+        self.0.table_rows(d, t, n).await
+    }
+    async fn ensure_dataset(&self, d: &str) -> segments_infra::Result<()> {
+        self.0.ensure_dataset(d).await
+    }
+    async fn dry_run(&self, _sql: &str) -> segments_infra::Result<i64> {
+        Ok(self.1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_validates_renders_and_dry_runs() {
+    let mut e = env().await;
+    let seg = json!({"name": "US", "ruleGroups": equals("country", "us")});
+    let out = e
+        .call(json!({"action": "test", "accountId": e.account, "segment": seg}))
+        .await
+        .unwrap();
+    assert_eq!(out["valid"], true);
+    assert_eq!(out["table"], "segment_00000000_0000_0000_0000_000000000000");
+    let dataset = e.app.dataset(&e.account);
+    assert!(
+        out["createTableQuery"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("CREATE OR REPLACE TABLE `segments-local.{dataset}.segment_00000000_0000_0000_0000_000000000000`")),
+        "{}",
+        out["createTableQuery"]
+    );
+    assert!(out["cronjobQuery"].as_str().unwrap().starts_with("MERGE"));
+    // The emulator cannot estimate: said so, not invented.
+    assert_eq!(out["dryRun"]["supported"], false);
+    assert_eq!(
+        out["dryRun"]["maximumBytesBilled"],
+        e.app.maximum_bytes_billed
+    );
+
+    // Bad rules: every error with its path under `segment`.
+    let bad = json!({"name": "x", "ruleGroups": [{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+        "g0": {"type": "dimension", "key": "country", "condition": "equal", "value": "us"}}]});
+    let err = e
+        .call(json!({"action": "test", "accountId": e.account, "segment": bad}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 400);
+    assert_eq!(err.errors[0].path, "segment.ruleGroups[0].g0.condition");
+    assert_eq!(
+        refusal(
+            e.call(json!({"action": "test", "accountId": e.account}))
+                .await
+        ),
+        (400, "segment".into(), "is required".into())
+    );
+
+    // A warehouse that can estimate: the bytes, and a refusal over the cap.
+    let real = e.app.ports.warehouse.clone();
+    let cap = e.app.maximum_bytes_billed;
+    struct Shared(Arc<dyn Warehouse>);
+    #[async_trait]
+    impl Warehouse for Shared {
+        async fn submit(&self, job: &QueryJob) -> segments_infra::Result<(JobStatus, bool)> {
+            self.0.submit(job).await
+        }
+        async fn status(&self, j: &str) -> segments_infra::Result<JobStatus> {
+            self.0.status(j).await
+        }
+        async fn wait(&self, j: &str, t: Duration) -> segments_infra::Result<JobStatus> {
+            self.0.wait(j, t).await
+        }
+        async fn cancel(&self, j: &str) -> segments_infra::Result<()> {
+            self.0.cancel(j).await
+        }
+        async fn rows(&self, j: &str, n: usize) -> segments_infra::Result<Vec<Vec<Value>>> {
+            self.0.rows(j, n).await
+        }
+        async fn table_rows(
+            &self,
+            d: &str,
+            t: &str,
+            n: usize,
+        ) -> segments_infra::Result<Vec<Vec<Value>>> {
+            self.0.table_rows(d, t, n).await
+        }
+        async fn ensure_dataset(&self, d: &str) -> segments_infra::Result<()> {
+            self.0.ensure_dataset(d).await
+        }
+        async fn dry_run(&self, s: &str) -> segments_infra::Result<i64> {
+            self.0.dry_run(s).await
+        }
+    }
+    e.app.ports.warehouse = Arc::new(Scans(Shared(real.clone()), 1_234));
+    let out = e
+        .call(json!({"action": "test", "accountId": e.account, "segment": seg}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["dryRun"],
+        json!({"supported": true, "totalBytesProcessed": 1234, "maximumBytesBilled": cap})
+    );
+    e.app.ports.warehouse = Arc::new(Scans(Shared(real), cap + 1));
+    let err = e
+        .call(json!({"action": "test", "accountId": e.account, "segment": seg}))
+        .await
+        .unwrap_err();
+    assert_eq!((err.status, err.kind), (422, "over-byte-cap"));
+    assert_eq!(
+        err.errors[0].message,
+        format!(
+            "a build would scan {} bytes, over the cap of {cap} (BIGQUERY_MAXIMUM_BYTES_BILLED)",
+            cap + 1
+        )
+    );
+}
