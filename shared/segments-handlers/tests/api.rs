@@ -508,3 +508,288 @@ async fn test_validates_renders_and_dry_runs() {
         )
     );
 }
+
+fn positions(links: &Value) -> Vec<(String, Value, bool)> {
+    links["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["segmentName"].as_str().unwrap().to_string(),
+                l["position"].clone(),
+                l["sticky"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_applied_to_reports() {
+    let e = env().await;
+    let mut ids = Vec::new();
+    for (name, country) in [
+        ("A", "us"),
+        ("B", "de"),
+        ("C", "fr"),
+        ("D", "germany"),
+        ("E", "us"),
+    ] {
+        ids.push(e.segment(name, equals("country", country)).await);
+    }
+    let user = uuid();
+    let link = |seg: &str, report: &str, extra: Value| {
+        let mut r = json!({"action": "link-report", "accountId": e.account, "userId": user, "reportName": report, "segmentId": seg});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    };
+    // A sticky link applies to every report of the user.
+    let out = e
+        .call(link(&ids[0], "sessions", json!({"sticky": true})))
+        .await
+        .unwrap();
+    assert_eq!(positions(&out), [("A".into(), json!(1), true)]);
+    for s in &ids[1..4] {
+        e.call(link(s, "sessions", json!({"object": "session"})))
+            .await
+            .unwrap();
+    }
+    let out = e
+        .call(json!({"action": "report-segments", "accountId": e.account, "userId": user, "reportName": "sessions"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        positions(&out),
+        [
+            ("A".into(), json!(1), true),
+            ("B".into(), json!(2), false),
+            ("C".into(), json!(3), false),
+            ("D".into(), json!(4), false)
+        ]
+    );
+    assert_eq!(out["links"][1]["object"], "session");
+    // A fifth applied segment is refused; linked but not applied is fine.
+    assert_eq!(
+        refusal(e.call(link(&ids[4], "sessions", json!({}))).await),
+        (
+            409,
+            "segmentId".into(),
+            "4 segments are applied to this report already; at most 4".into()
+        )
+    );
+    let out = e
+        .call(link(&ids[4], "sessions", json!({"apply": false})))
+        .await
+        .unwrap();
+    assert_eq!(positions(&out)[4], ("E".into(), Value::Null, false));
+    // Another report of the same user sees the sticky one only; another user nothing.
+    let other_report = e
+        .call(json!({"action": "report-segments", "accountId": e.account, "userId": user, "reportName": "users"}))
+        .await
+        .unwrap();
+    assert_eq!(positions(&other_report), [("A".into(), json!(1), true)]);
+    let nobody = e
+        .call(json!({"action": "report-segments", "accountId": e.account, "userId": uuid(), "reportName": "sessions"}))
+        .await
+        .unwrap();
+    assert_eq!(nobody["links"], json!([]));
+
+    // applyChart on exactly the named segments.
+    let out = e
+        .call(json!({"action": "apply-chart", "accountId": e.account, "userId": user, "reportName": "sessions", "segmentIds": [ids[1], ids[3]]}))
+        .await
+        .unwrap();
+    let charted: Vec<bool> = out["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["applyChart"].as_bool().unwrap())
+        .collect();
+    assert_eq!(charted, [false, true, false, true, false]);
+    assert_eq!(
+        refusal(e.call(json!({"action": "apply-chart", "accountId": e.account, "userId": user, "reportName": "sessions", "segmentIds": [ids[4]]})).await),
+        (404, "segmentIds[0]".into(), format!("segment {} is not applied to report \"sessions\" of this user", ids[4]))
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "apply-chart", "accountId": e.account, "userId": user, "reportName": "sessions", "segmentIds": ["x"]})).await).1,
+        "segmentIds[0]"
+    );
+
+    // report-with-segment: a request naming no segment uses the applied ones, in order.
+    let request = json!({"accountId": e.account, "userId": user, "reportName": "sessions", "object": "session",
+        "dateRange": {"startDate": "2024-01-01", "endDate": "2024-12-31"}, "dimensions": ["device_type"], "metrics": ["sessions"]});
+    let resp = report::handle(&e.app, &request, "applied-1", Utc::now())
+        .await
+        .unwrap();
+    let used: Vec<&str> = resp
+        .segment_tables
+        .iter()
+        .map(|t| t.segment_id.as_str())
+        .collect();
+    assert_eq!(used, [&ids[0], &ids[1], &ids[2], &ids[3]]);
+    // Unlinking removes it (the sticky link too); the next report uses the rest.
+    let out = e
+        .call(json!({"action": "unlink-report", "accountId": e.account, "userId": user, "reportName": "sessions", "segmentId": ids[0]}))
+        .await
+        .unwrap();
+    assert_eq!(positions(&out)[0], ("B".into(), json!(1), false));
+    let resp = report::handle(&e.app, &request, "applied-2", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(resp.segment_tables.len(), 3);
+    assert_eq!(resp.segment_tables[0].segment_id, ids[1]);
+    assert_eq!(
+        refusal(e.call(json!({"action": "unlink-report", "accountId": e.account, "userId": user, "reportName": "sessions", "segmentId": ids[0]})).await).0,
+        404
+    );
+    // A disabled segment cannot be applied.
+    e.call(json!({"action": "disable", "accountId": e.account, "segmentId": ids[0]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(e.call(link(&ids[0], "sessions", json!({}))).await),
+        (
+            400,
+            "segmentId".into(),
+            format!("segment {} is disabled", ids[0])
+        )
+    );
+
+    // A foreign account: refused, and its own segment cannot be linked to ours.
+    let other = uuid();
+    e.store
+        .upsert_account(&other, "Other", "UTC")
+        .await
+        .unwrap();
+    for action in ["link-report", "unlink-report"] {
+        assert_eq!(
+            refusal(e.call(json!({"action": action, "accountId": other, "userId": user, "reportName": "sessions", "segmentId": ids[1]})).await),
+            (404, "segmentId".into(), format!("segment {} does not belong to account {other}", ids[1]))
+        );
+    }
+    let theirs = e
+        .call(json!({"action": "report-segments", "accountId": other, "userId": user, "reportName": "sessions"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs["links"],
+        json!([]),
+        "another account sees none of ours"
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "link-report", "accountId": e.account, "userId": "u1", "reportName": "sessions", "segmentId": ids[1]})).await).1,
+        "userId"
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "link-report", "accountId": e.account, "userId": user, "segmentId": ids[1]})).await).1,
+        "reportName"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_and_options() {
+    let e = env().await;
+    let group = json!({"segmentObject": "session", "conditionFocus": "property", "g0": {"type": "dimension", "key": "device_type"}});
+    let out = e
+        .call(json!({"action": "preview", "accountId": e.account, "group": group}))
+        .await
+        .unwrap();
+    assert_eq!(out["cached"], false);
+    assert_eq!(
+        out["preview"],
+        json!({
+            "popularValues": [{"value": "Desktop", "count": 4}, {"value": "mobile", "count": 1}, {"value": "tablet", "count": 1}],
+            "sampleValues": ["Desktop", "mobile", "tablet"],
+            "uniqueCount": 3,
+        })
+    );
+    let key = out["cacheKey"].as_str().unwrap().to_string();
+    assert!(
+        key.starts_with(&format!("{}_segment_inside_preview_", e.account)),
+        "{key}"
+    );
+    assert_eq!(key, api::preview::preview_key(&e.account, &group));
+    let ttl = e.ttl(&key).await;
+    assert!((3590..=3600).contains(&ttl), "TTL {ttl}");
+    let again = e
+        .call(json!({"action": "preview", "accountId": e.account, "group": group}))
+        .await
+        .unwrap();
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["preview"], out["preview"]);
+    // A bad field is answered with its path.
+    let bad = json!({"segmentObject": "session", "conditionFocus": "property", "g0": {"type": "dimension", "key": "nope"}});
+    let err = e
+        .call(json!({"action": "preview", "accountId": e.account, "group": bad}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.errors[0].path, "group.g0.key", "{err:?}");
+
+    let options = async |t: &str, object: &str| -> Value {
+        let out = e
+            .call(json!({"action": "options", "accountId": e.account, "optionType": t, "segmentObject": object}))
+            .await
+            .unwrap_or_else(|err| panic!("{t}: {err:?}"));
+        assert_eq!(
+            out["cacheKey"],
+            format!("{}_segment_option_{t}_{object}", e.account)
+        );
+        out["options"].clone()
+    };
+    let values = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // From the catalog.
+    let checklist = options("checklist", "user").await;
+    assert_eq!(
+        checklist,
+        json!([{"value": "browser", "type": "STRING"}, {"value": "country", "type": "STRING"}, {"value": "device_type", "type": "STRING"},
+               {"value": "first_seen_at", "type": "TIMESTAMP"}, {"value": "people_id", "type": "STRING"}])
+    );
+    assert_eq!(
+        values(options("metric", "user").await),
+        [
+            "avg_session_duration",
+            "duration_seconds",
+            "pageviews",
+            "revenue",
+            "sessions",
+            "web_conversions"
+        ]
+    );
+    // From the warehouse.
+    assert_eq!(
+        values(options("other-field", "session").await),
+        ["Plan", "beta", "plan", "score"]
+    );
+    assert_eq!(
+        values(options("event-variable", "session").await),
+        ["amount", "form", "plan", "title"]
+    );
+    assert_eq!(
+        options("event-name", "session").await,
+        json!([{"value": "page_view", "count": 3}, {"value": "form_submit", "count": 2}, {"value": "Page_View", "count": 1}])
+    );
+    let ttl = e
+        .ttl(&format!("{}_segment_option_event-name_session", e.account))
+        .await;
+    assert!((3590..=3600).contains(&ttl), "TTL {ttl}");
+    assert_eq!(
+        refusal(
+            e.call(json!({"action": "options", "accountId": e.account, "optionType": "colours"}))
+                .await
+        )
+        .1,
+        "optionType"
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "options", "accountId": e.account, "optionType": "metric", "segmentObject": "planet"})).await).1,
+        "segmentObject"
+    );
+}
