@@ -793,3 +793,100 @@ async fn preview_and_options() {
         "segmentObject"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_csv_and_answers_a_presigned_url() {
+    let e = env().await;
+    let us = e.segment("US sessions", equals("country", "us")).await;
+    let desktop = e
+        .segment("Desktop, any case", equals("device_type", "desktop"))
+        .await;
+    let request = json!({"accountId": e.account, "reportName": "sessions", "object": "session",
+        "dateRange": {"startDate": "2024-01-01", "endDate": "2024-12-31"}, "dimensions": ["device_type"],
+        "metrics": ["sessions", "pageviews"], "sort": {"by": "device_type", "direction": "asc"}, "segments": [us, desktop]});
+    let resp = report::handle(&e.app, &request, "export-1", Utc::now())
+        .await
+        .unwrap();
+    let tables: Vec<Value> = resp
+        .segment_tables
+        .iter()
+        .map(|t| json!({"segmentId": t.segment_id, "table": t.table}))
+        .collect();
+    let out = e
+        .call(json!({"action": "export", "accountId": e.account, "dimensions": ["device_type"], "metrics": ["sessions", "pageviews"], "segmentTables": tables}))
+        .await
+        .unwrap();
+    // US: s1 (Desktop, 5 pageviews), s2 (mobile, 1). Desktop: s1, s3, s6 in 2024 (5 + 10 + 3).
+    let expected = "device_type,S1:US sessions - sessions,\"S2:Desktop, any case - sessions\",S1:US sessions - pageviews,\"S2:Desktop, any case - pageviews\"\r\n\
+                    Desktop,1,3,5,18\r\n\
+                    mobile,1,,1,\r\n";
+    assert_eq!(out["rows"], 2);
+    let key = out["key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("exports/{}/", e.account)) && key.ends_with(".csv"),
+        "{key}"
+    );
+    assert_eq!(out["bucket"], e.bucket.as_str());
+    assert_eq!(out["expiresIn"], 900);
+    let url = out["url"].as_str().unwrap();
+    let endpoint = stack_env()["AWS_ENDPOINT_URL"].clone();
+    assert!(
+        url.starts_with(&format!("{endpoint}/{}/{key}?", e.bucket)),
+        "{url}"
+    );
+    assert!(
+        url.contains("X-Amz-Expires=900") && url.contains("X-Amz-Signature="),
+        "{url}"
+    );
+    // Anyone with the URL reads the bytes, without credentials.
+    let fetched = reqwest::get(url).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), expected.as_bytes());
+    // The stored object is the same; without the signature it is refused.
+    let stored = e
+        .app
+        .ports
+        .objects
+        .get(&e.bucket, key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, expected.as_bytes());
+    let unsigned = reqwest::get(url.split('?').next().unwrap()).await.unwrap();
+    assert_eq!(unsigned.status(), 403, "moto refuses an unsigned read");
+
+    // A shorter lifetime is honoured; bad input names its path.
+    let short = e
+        .call(json!({"action": "export", "accountId": e.account, "metrics": ["sessions", "pageviews"], "dimensions": ["device_type"], "segmentTables": tables, "expiresIn": 60}))
+        .await
+        .unwrap();
+    assert!(short["url"].as_str().unwrap().contains("X-Amz-Expires=60"));
+    let mut swapped = tables.clone();
+    swapped[0]["table"] = tables[1]["table"].clone();
+    assert_eq!(
+        refusal(e.call(json!({"action": "export", "accountId": e.account, "metrics": ["sessions", "pageviews"], "dimensions": ["device_type"], "segmentTables": swapped})).await).1,
+        "segmentTables[0].table"
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "export", "accountId": e.account, "metrics": ["sessions"], "dimensions": ["device_type"], "segmentTables": tables})).await),
+        (400, "segmentTables[0].table".into(), format!("{} has 3 columns; the request names 2", tables[0]["table"].as_str().unwrap()))
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "export", "accountId": e.account, "metrics": ["x y"], "segmentTables": tables})).await).1,
+        "metrics[0]"
+    );
+    assert_eq!(
+        refusal(e.call(json!({"action": "export", "accountId": e.account, "metrics": ["sessions"], "segmentTables": tables, "expiresIn": 0})).await).1,
+        "expiresIn"
+    );
+    // A foreign account cannot export our tables.
+    let other = uuid();
+    e.store
+        .upsert_account(&other, "Other", "UTC")
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(e.call(json!({"action": "export", "accountId": other, "metrics": ["sessions", "pageviews"], "dimensions": ["device_type"], "segmentTables": tables})).await),
+        (404, "segmentTables[0].segmentId".into(), format!("segment {us} does not belong to account {other}"))
+    );
+}
