@@ -34,6 +34,7 @@ BINARIES = {
     "CheckBigQueryJobFunction": "check-bigquery-job",
     "SegmentCronjobFunction": "segment-cronjob",
     "ReportWithSegmentFunction": "report-with-segment",
+    "SegmentApiFunction": "segment-api",
 }
 # The queues of this stack each function sends to (SQSSendMessagePolicy), and
 # the variables only some functions need (optional in config.rs, required by
@@ -43,10 +44,12 @@ SENDS_TO = {
     "CheckBigQueryJobFunction": {"CheckJobQueue"},
     "SegmentCronjobFunction": {"CronjobQueue"},
     "ReportWithSegmentFunction": {"CheckJobQueue"},
+    "SegmentApiFunction": set(),
 }
 NEEDS = {
     "SegmentCronjobFunction": {"CRONJOB_QUEUE_URL", "STATIC_BUCKET"},
     "CreateSegmentFunction": {"CREATE_SEGMENT_QUEUE_URL"},
+    "SegmentApiFunction": {"STATIC_BUCKET"},
 }
 # Every function's connection budget and TLS settings come from the template.
 EVERY_FUNCTION_SETS = {"DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT_MS", "REDIS_CA_FILE"}
@@ -172,6 +175,8 @@ for name, fn in functions.items():
         for st in statements
     ):
         problems.append(f"{name}: no kms:Decrypt on KmsKeyArn")
+    if name == "SegmentApiFunction" and props.get("FunctionUrlConfig", {}).get("AuthType") != "AWS_IAM":
+        problems.append(f"{name}: its Function URL must take AuthType AWS_IAM (only the web app's signed requests)")
     if name == "SegmentCronjobFunction":
         for st in statements:
             if "s3:ListBucket" in as_list(st.get("Action")) and "Condition" in st:

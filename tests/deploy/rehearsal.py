@@ -103,8 +103,8 @@ for k, e in esms.items():
         problems.append(f"{k}: invokes $LATEST, not the live alias")
 for k, g in groups.items():
     alarms = g["Properties"].get("AlarmConfiguration", {}).get("Alarms", [])
-    if len(alarms) != 4 or not g["Properties"].get("AutoRollbackConfiguration", {}).get("Enabled"):
-        problems.append(f"{k}: deployment group without the four error alarms and auto-rollback")
+    if len(alarms) != len(functions) or not g["Properties"].get("AutoRollbackConfiguration", {}).get("Enabled"):
+        problems.append(f"{k}: deployment group without every function's error alarm and auto-rollback")
 if len(groups) != len(functions):
     problems.append(f"{len(groups)} deployment groups for {len(functions)} functions")
 roles = [r for r in res.values() if r["Type"] == "AWS::IAM::Role"]
@@ -120,13 +120,17 @@ for fn in functions:
 dlqs = [k for k, r in res.items() if r["Type"] == "AWS::SQS::Queue" and k.endswith("DeadLetterQueue")]
 if any(res[k].get("DeletionPolicy") != "Retain" for k in dlqs):
     problems.append("a dead-letter queue is not retained")
+# segment-api's Function URL: signed requests only, on the live alias.
+for k, u in ((k, r) for k, r in res.items() if r["Type"] == "AWS::Lambda::Url"):
+    if u["Properties"].get("AuthType") != "AWS_IAM" or "Alias" not in json.dumps(u["Properties"].get("TargetFunctionArn")):
+        problems.append(f"{k}: a Function URL must take AuthType AWS_IAM on the live alias")
 invoke_configs = [r for r in res.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
 if not any("OnFailure" in json.dumps(r) for r in invoke_configs):
     problems.append("no on-failure destination for the schedule")
 step("rules on the translated template", not problems,
      "; ".join(problems) if problems else
      f"{len(esms)} event sources with MaximumConcurrency on the live alias, {len(groups)} deployment groups "
-     f"with 4 error alarms and auto-rollback, kms:Decrypt in {kms_roles} roles, CA layer on {len(functions)} functions, "
+     f"with {len(functions)} error alarms and auto-rollback, kms:Decrypt in {kms_roles} roles, CA layer on {len(functions)} functions, "
      f"{len(dlqs)} retained DLQs, schedule on-failure destination")
 
 if TRANSLATE_ONLY:

@@ -201,6 +201,28 @@ pub async fn handle(app: &App, req: &Value, request_id: &str, now: DateTime<Utc>
     }
 }
 
+/// The request of an event, structurally: a direct invoke's payload or a
+/// Function URL's body, a JSON object naming a known `action` and a UUID
+/// `accountId`. What each action needs besides is checked when handled.
+pub fn parse_request(payload: &Value) -> ApiResult<Value> {
+    let request = match http_body(payload) {
+        Some(r) => r?,
+        None => payload.clone(),
+    };
+    if !request.is_object() {
+        return Err(ApiError::invalid("$", "a request must be a JSON object"));
+    }
+    let action = required_str(&request, "action")?;
+    if !ACTIONS.contains(&action) {
+        return Err(ApiError::invalid(
+            "action",
+            format!("unknown action {action:?}; one of {}", ACTIONS.join(", ")),
+        ));
+    }
+    required_uuid(&request, "accountId")?;
+    Ok(request)
+}
+
 /// A Function URL request (payload format 2.0): its body, decoded.
 fn http_body(payload: &Value) -> Option<Result<Value, ApiError>> {
     payload.get("requestContext")?.get("http")?;
