@@ -34,6 +34,8 @@ pub struct App {
     pub maximum_bytes_billed: i64,
     pub bytes_threshold: i64,
     pub schedule: CheckSchedule,
+    /// How long report result tables live; `None` keeps them.
+    pub report_table_expiration: Option<chrono::Duration>,
 }
 
 /// A handler's failure: the message is reported as a batch-item failure and
@@ -113,6 +115,8 @@ impl App {
                 deadline: config.job_check_deadline_seconds,
                 ..CheckSchedule::default()
             },
+            report_table_expiration: (config.report_table_expiration_hours > 0)
+                .then(|| chrono::Duration::hours(config.report_table_expiration_hours.into())),
         }
     }
 

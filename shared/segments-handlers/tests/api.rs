@@ -368,25 +368,43 @@ async fn function_url_requests_get_http_answers() {
     assert_eq!(direct["error"]["errors"][0]["path"], "accountId");
 }
 
-/// The emulator has no dry run; this one says how many bytes a query scans.
-struct Scans<W>(W, i64);
+/// The real warehouse, recording the SQL submitted; its dry run says `scans`
+/// bytes when set (the emulator has no dry run).
+struct Probe {
+    inner: Arc<dyn Warehouse>,
+    scans: Option<i64>,
+    submitted: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Probe {
+    fn install(app: &mut App, scans: Option<i64>) -> Arc<std::sync::Mutex<Vec<String>>> {
+        let submitted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        app.ports.warehouse = Arc::new(Probe {
+            inner: app.ports.warehouse.clone(),
+            scans,
+            submitted: submitted.clone(),
+        });
+        submitted
+    }
+}
 
 #[async_trait]
-impl<W: Warehouse> Warehouse for Scans<W> {
+impl Warehouse for Probe {
     async fn submit(&self, job: &QueryJob) -> segments_infra::Result<(JobStatus, bool)> {
-        self.0.submit(job).await
+        self.submitted.lock().unwrap().push(job.sql.clone());
+        self.inner.submit(job).await
     }
     async fn status(&self, job_id: &str) -> segments_infra::Result<JobStatus> {
-        self.0.status(job_id).await
+        self.inner.status(job_id).await
     }
     async fn wait(&self, job_id: &str, t: Duration) -> segments_infra::Result<JobStatus> {
-        self.0.wait(job_id, t).await
+        self.inner.wait(job_id, t).await
     }
     async fn cancel(&self, job_id: &str) -> segments_infra::Result<()> {
-        self.0.cancel(job_id).await
+        self.inner.cancel(job_id).await
     }
     async fn rows(&self, job_id: &str, n: usize) -> segments_infra::Result<Vec<Vec<Value>>> {
-        self.0.rows(job_id, n).await
+        self.inner.rows(job_id, n).await
     }
     async fn table_rows(
         &self,
@@ -394,13 +412,16 @@ impl<W: Warehouse> Warehouse for Scans<W> {
         t: &str,
         n: usize,
     ) -> segments_infra::Result<Vec<Vec<Value>>> {
-        self.0.table_rows(d, t, n).await
+        self.inner.table_rows(d, t, n).await
     }
     async fn ensure_dataset(&self, d: &str) -> segments_infra::Result<()> {
-        self.0.ensure_dataset(d).await
+        self.inner.ensure_dataset(d).await
     }
-    async fn dry_run(&self, _sql: &str) -> segments_infra::Result<i64> {
-        Ok(self.1)
+    async fn dry_run(&self, sql: &str) -> segments_infra::Result<i64> {
+        match self.scans {
+            Some(n) => Ok(n),
+            None => self.inner.dry_run(sql).await,
+        }
     }
 }
 
@@ -451,40 +472,7 @@ async fn test_validates_renders_and_dry_runs() {
     // A warehouse that can estimate: the bytes, and a refusal over the cap.
     let real = e.app.ports.warehouse.clone();
     let cap = e.app.maximum_bytes_billed;
-    struct Shared(Arc<dyn Warehouse>);
-    #[async_trait]
-    impl Warehouse for Shared {
-        async fn submit(&self, job: &QueryJob) -> segments_infra::Result<(JobStatus, bool)> {
-            self.0.submit(job).await
-        }
-        async fn status(&self, j: &str) -> segments_infra::Result<JobStatus> {
-            self.0.status(j).await
-        }
-        async fn wait(&self, j: &str, t: Duration) -> segments_infra::Result<JobStatus> {
-            self.0.wait(j, t).await
-        }
-        async fn cancel(&self, j: &str) -> segments_infra::Result<()> {
-            self.0.cancel(j).await
-        }
-        async fn rows(&self, j: &str, n: usize) -> segments_infra::Result<Vec<Vec<Value>>> {
-            self.0.rows(j, n).await
-        }
-        async fn table_rows(
-            &self,
-            d: &str,
-            t: &str,
-            n: usize,
-        ) -> segments_infra::Result<Vec<Vec<Value>>> {
-            self.0.table_rows(d, t, n).await
-        }
-        async fn ensure_dataset(&self, d: &str) -> segments_infra::Result<()> {
-            self.0.ensure_dataset(d).await
-        }
-        async fn dry_run(&self, s: &str) -> segments_infra::Result<i64> {
-            self.0.dry_run(s).await
-        }
-    }
-    e.app.ports.warehouse = Arc::new(Scans(Shared(real.clone()), 1_234));
+    Probe::install(&mut e.app, Some(1_234));
     let out = e
         .call(json!({"action": "test", "accountId": e.account, "segment": seg}))
         .await
@@ -493,7 +481,8 @@ async fn test_validates_renders_and_dry_runs() {
         out["dryRun"],
         json!({"supported": true, "totalBytesProcessed": 1234, "maximumBytesBilled": cap})
     );
-    e.app.ports.warehouse = Arc::new(Scans(Shared(real), cap + 1));
+    e.app.ports.warehouse = real;
+    Probe::install(&mut e.app, Some(cap + 1));
     let err = e
         .call(json!({"action": "test", "accountId": e.account, "segment": seg}))
         .await
@@ -887,5 +876,46 @@ async fn export_writes_csv_and_answers_a_presigned_url() {
     assert_eq!(
         refusal(e.call(json!({"action": "export", "accountId": other, "metrics": ["sessions", "pageviews"], "dimensions": ["device_type"], "segmentTables": tables})).await),
         (404, "segmentTables[0].segmentId".into(), format!("segment {us} does not belong to account {other}"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_tables_expire_after_a_day() {
+    let mut e = env().await;
+    let us = e.segment("US sessions", equals("country", "us")).await;
+    let submitted = Probe::install(&mut e.app, None);
+    let now = Utc::now();
+    let request = json!({"accountId": e.account, "object": "session", "dateRange": {"startDate": "2024-01-01", "endDate": "2024-12-31"},
+        "dimensions": ["device_type"], "metrics": ["sessions"], "segments": [us]});
+    let resp = report::handle(&e.app, &request, "expiring", now)
+        .await
+        .unwrap();
+    let sql = submitted.lock().unwrap().last().cloned().unwrap();
+    let table = &resp.segment_tables[0].table;
+    let expected = format!(
+        "CREATE OR REPLACE TABLE `segments-local.{}.{table}` OPTIONS (expiration_timestamp = TIMESTAMP '{}') AS\n",
+        e.app.dataset(&e.account),
+        (now + chrono::Duration::hours(24)).format("%Y-%m-%d %H:%M:%S+00")
+    );
+    assert!(sql.starts_with(&expected), "{sql}");
+    // The warehouse ran it: the table holds the report's rows.
+    let rows = e
+        .app
+        .ports
+        .warehouse
+        .table_rows(&e.app.dataset(&e.account), table, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    // REPORT_TABLE_EXPIRATION_HOURS=0 keeps them.
+    e.app.report_table_expiration = None;
+    report::handle(&e.app, &request, "kept", now).await.unwrap();
+    let sql = submitted.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        sql.starts_with(&format!(
+            "CREATE OR REPLACE TABLE `segments-local.{}.{table}` AS\n",
+            e.app.dataset(&e.account)
+        )),
+        "{sql}"
     );
 }

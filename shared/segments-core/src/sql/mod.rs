@@ -3,7 +3,10 @@
 
 mod render;
 
-pub use render::{create_table_as, drop_table, render_query, render_statement, string_literal};
+pub use render::{
+    create_table_as, create_table_as_expiring, drop_table, render_query, render_statement,
+    string_literal,
+};
 
 use crate::time::{DayRef, TimeRef};
 use std::borrow::Cow;

@@ -89,6 +89,23 @@ pub fn create_table_as(table: &TableRef, query_sql: &str) -> String {
     out
 }
 
+/// [`create_table_as`] for a table BigQuery deletes at `expires_at`
+/// (`OPTIONS (expiration_timestamp = ...)`): report result tables.
+pub fn create_table_as_expiring(
+    table: &TableRef,
+    query_sql: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let mut out = String::from("CREATE OR REPLACE TABLE ");
+    table_ref(&mut out, table);
+    out.push_str(&format!(
+        " OPTIONS (expiration_timestamp = TIMESTAMP '{}') AS\n",
+        expires_at.format("%Y-%m-%d %H:%M:%S+00")
+    ));
+    out.push_str(query_sql);
+    out
+}
+
 /// `DROP TABLE IF EXISTS <table>`.
 pub fn drop_table(table: &TableRef) -> String {
     render_statement(&Statement::DropTableIfExists(table.clone()))
