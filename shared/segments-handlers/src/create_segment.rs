@@ -257,23 +257,24 @@ async fn build(
     } = *ctx;
     let target = app.target(account)?;
     let rendered = render_segment(seg, &app.catalog, &target, tz, now)?;
-    app.ports
-        .store
-        .save_segment(&SegmentWrite {
-            id: seg.id.clone(),
-            account_id: account.to_string(),
-            name: seg
-                .name
-                .clone()
-                .unwrap_or_else(|| "Untitled segment".into())
-                .chars()
-                .take(200)
-                .collect(),
-            description: seg.description.clone(),
-            rule_groups: rules.to_string(),
-            query: rendered.cronjob_query.clone(),
-        })
-        .await?;
+    let write = SegmentWrite {
+        id: seg.id.clone(),
+        account_id: account.to_string(),
+        name: seg
+            .name
+            .clone()
+            .unwrap_or_else(|| "Untitled segment".into()),
+        description: seg.description.clone(),
+        rule_groups: rules.to_string(),
+        query: rendered.cronjob_query.clone(),
+    };
+    // A new segment is stored first (its row refuses an id of another
+    // account). An existing one keeps its rules, query and status until the
+    // new build is submitted: a failed submit changes nothing.
+    let existing = app.ports.store.segment(account, &seg.id).await?.is_some();
+    if !existing {
+        app.ports.store.save_segment(&write).await?;
+    }
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
@@ -289,6 +290,9 @@ async fn build(
         .await?;
     }
     submit(app, &id, rendered.create_table_query, false).await?;
+    if existing {
+        app.ports.store.save_segment(&write).await?;
+    }
     app.ports
         .store
         .start_job(&JobRecord {

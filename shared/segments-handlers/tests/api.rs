@@ -373,25 +373,49 @@ async fn function_url_requests_get_http_answers() {
 struct Probe {
     inner: Arc<dyn Warehouse>,
     scans: Option<i64>,
-    submitted: Arc<std::sync::Mutex<Vec<String>>>,
+    state: Arc<ProbeState>,
+}
+
+#[derive(Default)]
+struct ProbeState {
+    submitted: std::sync::Mutex<Vec<String>>,
+    /// The next this many submissions fail as an outage would.
+    failing_submits: std::sync::atomic::AtomicU32,
+}
+
+impl ProbeState {
+    fn last(&self) -> String {
+        self.submitted.lock().unwrap().last().cloned().unwrap()
+    }
 }
 
 impl Probe {
-    fn install(app: &mut App, scans: Option<i64>) -> Arc<std::sync::Mutex<Vec<String>>> {
-        let submitted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    fn install(app: &mut App, scans: Option<i64>) -> Arc<ProbeState> {
+        let state = Arc::new(ProbeState::default());
         app.ports.warehouse = Arc::new(Probe {
             inner: app.ports.warehouse.clone(),
             scans,
-            submitted: submitted.clone(),
+            state: state.clone(),
         });
-        submitted
+        state
     }
 }
 
 #[async_trait]
 impl Warehouse for Probe {
     async fn submit(&self, job: &QueryJob) -> segments_infra::Result<(JobStatus, bool)> {
-        self.submitted.lock().unwrap().push(job.sql.clone());
+        use std::sync::atomic::Ordering;
+        if self
+            .state
+            .failing_submits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(segments_infra::InfraError::Warehouse(
+                "injected outage".into(),
+            ));
+        }
+        self.state.submitted.lock().unwrap().push(job.sql.clone());
         self.inner.submit(job).await
     }
     async fn status(&self, job_id: &str) -> segments_infra::Result<JobStatus> {
@@ -890,7 +914,7 @@ async fn report_tables_expire_after_a_day() {
     let resp = report::handle(&e.app, &request, "expiring", now)
         .await
         .unwrap();
-    let sql = submitted.lock().unwrap().last().cloned().unwrap();
+    let sql = submitted.last();
     let table = &resp.segment_tables[0].table;
     let expected = format!(
         "CREATE OR REPLACE TABLE `segments-local.{}.{table}` OPTIONS (expiration_timestamp = TIMESTAMP '{}') AS\n",
@@ -910,12 +934,55 @@ async fn report_tables_expire_after_a_day() {
     // REPORT_TABLE_EXPIRATION_HOURS=0 keeps them.
     e.app.report_table_expiration = None;
     report::handle(&e.app, &request, "kept", now).await.unwrap();
-    let sql = submitted.lock().unwrap().last().cloned().unwrap();
+    let sql = submitted.last();
     assert!(
         sql.starts_with(&format!(
             "CREATE OR REPLACE TABLE `segments-local.{}.{table}` AS\n",
             e.app.dataset(&e.account)
         )),
         "{sql}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_update_submit_keeps_the_old_rules_and_status() {
+    let mut e = env().await;
+    let seg = e.segment("US sessions", equals("country", "us")).await;
+    let before = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(before.query_status, "done");
+    let probe = Probe::install(&mut e.app, None);
+    probe
+        .failing_submits
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let update = SegmentCommand::parse(
+        json!({"action": "update", "accountId": e.account, "segment": {"id": seg, "name": "German sessions", "ruleGroups": equals("country", "de")}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let err = create_segment::handle(&e.app, &update, "u1", Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Failure::Retry(ref m) if m.contains("injected outage")),
+        "{err}"
+    );
+    let after = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(after, before, "rules, name, query and status unchanged");
+    // The redelivery succeeds: now the new rules are stored, the build in progress.
+    create_segment::handle(&e.app, &update, "u1", Utc::now())
+        .await
+        .unwrap();
+    let after = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(after.name, "German sessions");
+    assert_eq!(
+        after.rule_groups.as_deref(),
+        Some(equals("country", "de").to_string().as_str())
+    );
+    assert_eq!(after.query_status, "in-progress");
+    assert!(
+        probe.last().starts_with("CREATE OR REPLACE TABLE"),
+        "{}",
+        probe.last()
     );
 }
