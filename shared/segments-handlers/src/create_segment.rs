@@ -121,6 +121,33 @@ pub async fn handle(
                     "segment {segment_id} is the account's \"All Data\" segment and cannot be deleted"
                 )));
             }
+            // A build still running would recreate the table after the drop:
+            // cancel it first and wait (briefly) until it has stopped.
+            for job in app.ports.store.running_builds(account, segment_id).await? {
+                if let Err(e) = app.ports.warehouse.cancel(&job).await {
+                    tracing::warn!(jobId = %job, error = %e, "delete: cancelling the build failed");
+                }
+                let status = app
+                    .ports
+                    .warehouse
+                    .wait(&job, std::time::Duration::from_secs(10))
+                    .await?;
+                if status.state != "DONE" {
+                    return Err(Failure::Retry(format!(
+                        "build {job} of segment {segment_id} has not stopped yet"
+                    )));
+                }
+                app.ports
+                    .store
+                    .finish_job(
+                        &job,
+                        QueryStatus::Canceled,
+                        status.total_bytes_billed,
+                        Some("segment deleted"),
+                        now,
+                    )
+                    .await?;
+            }
             let target = app.target(account)?;
             let table = segments_core::model::segment_table_name(segment_id);
             let sql = drop_table(&target.table(&table));

@@ -9,6 +9,7 @@ use segments_core::Catalog;
 use segments_core::jobs::QueryStatus;
 use segments_core::messages::SegmentCommand;
 use segments_handlers::api::{self, ApiError};
+use segments_handlers::check_job::{self, Checked};
 use segments_handlers::{App, Failure, create_segment, report};
 use segments_infra::aws::{S3Store, sdk_config};
 use segments_infra::config::Config;
@@ -30,7 +31,12 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn env_with(tweak: impl FnOnce(&mut std::collections::HashMap<String, String>)) -> Env {
     let mut vars = stack_env();
+    tweak(&mut vars);
     let _sqs = segments_tests::lambda::local_queues(&mut vars, "api").await;
     let account = uuid();
     vars.insert("BIGQUERY_DATASET_PREFIX".into(), "api_".into());
@@ -985,4 +991,87 @@ async fn a_failed_update_submit_keeps_the_old_rules_and_status() {
         "{}",
         probe.last()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_during_a_build_cancels_it_and_its_check_ends_quietly() {
+    // BigQuery with asynchronous jobs, this test's project held: the build
+    // stays queued (RUNNING to the API) until cancelled or released.
+    let url = segments_tests::warehouse::async_emulator_url(&stack_env());
+    let project = format!("held-{}", &uuid()[..8]);
+    let e = env_with(|v| {
+        v.insert("BIGQUERY_BASE_URL".into(), url.clone());
+        v.insert("BIGQUERY_PROJECT".into(), project.clone());
+    })
+    .await;
+    segments_tests::warehouse::hold_jobs(&url, &project).await;
+    let seg = uuid();
+    let create = SegmentCommand::parse(
+        json!({"action": "create", "accountId": e.account, "segment": {"id": seg, "name": "US", "ruleGroups": equals("country", "us")}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let started = Utc::now();
+    let out = create_segment::handle(&e.app, &create, "c1", started)
+        .await
+        .unwrap();
+    let build = out.segments[0].job_id.clone().unwrap();
+    assert_eq!(
+        e.app.ports.warehouse.status(&build).await.unwrap().state,
+        "RUNNING"
+    );
+
+    let delete = SegmentCommand::parse(
+        json!({"action": "delete", "accountId": e.account, "segmentId": seg})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let deleted = create_segment::handle(&e.app, &delete, "d1", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted.segments[0].query_status, "deleted");
+    // The build was really stopped before the drop was submitted, and recorded.
+    let status = e.app.ports.warehouse.status(&build).await.unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.error_reason.as_deref()),
+        ("DONE", Some("stopped"))
+    );
+    let job = e.store.job(&build).await.unwrap().unwrap();
+    assert_eq!(job.status, QueryStatus::Canceled);
+    assert_eq!(job.error.as_deref(), Some("segment deleted"));
+    let calls = segments_tests::warehouse::api_calls(&url, &project).await;
+    assert_eq!(calls[&build].get("jobs.cancel"), Some(&1), "{calls:?}");
+    let drop_job = deleted.segments[0].job_id.clone().unwrap();
+    assert_eq!(calls[&drop_job].get("jobs.insert"), Some(&1), "{calls:?}");
+    assert!(e.store.segment(&e.account, &seg).await.unwrap().is_none());
+
+    // The build's pending check ends quietly (no batch failure, no DLQ).
+    let check = segments_core::messages::CheckJobMessage {
+        job_id: build.clone(),
+        account_id: e.account.clone(),
+        action: segments_core::messages::JobAction::CreateSegment,
+        job_input_data: segments_core::messages::JobInput {
+            segment_id: Some(seg.clone()),
+            ..Default::default()
+        },
+        started_at: started,
+        attempt: 0,
+    };
+    assert_eq!(
+        check_job::handle(&e.app, &check, Utc::now()).await.unwrap(),
+        Checked::Canceled { notified: false }
+    );
+    // Another account's check of that job is still refused.
+    let foreign = segments_core::messages::CheckJobMessage {
+        account_id: uuid(),
+        ..check
+    };
+    assert!(
+        check_job::handle(&e.app, &foreign, Utc::now())
+            .await
+            .is_err()
+    );
+    segments_tests::warehouse::release_jobs(&url, &project).await;
 }

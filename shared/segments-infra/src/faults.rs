@@ -133,6 +133,11 @@ impl<T: SegmentStore> SegmentStore for Faulty<T> {
         self.faults.check("store.job", InfraError::Postgres)?;
         self.inner.job(job_id).await
     }
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>> {
+        self.faults
+            .check("store.running_builds", InfraError::Postgres)?;
+        self.inner.running_builds(account_id, segment_id).await
+    }
     async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
         self.faults.check("store.segments", InfraError::Postgres)?;
         self.inner.segments(account_id).await

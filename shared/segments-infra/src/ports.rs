@@ -95,6 +95,8 @@ pub trait SegmentStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<JobTransition>;
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
+    /// Ids of the segment's builds still in progress (oldest first).
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>>;
     /// Every segment of the account, "All Data" first, then by creation.
     async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>>;
     /// Enables or disables (`status`) a segment of the account; false when it is not the account's.

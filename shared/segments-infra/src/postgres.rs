@@ -625,6 +625,23 @@ impl SegmentStore for PgStore {
         }
     }
 
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>> {
+        if !is_uuid(account_id) || !is_uuid(segment_id) {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                r#"SELECT job_id FROM segment_jobs WHERE account_id = $1::text::uuid AND segment_id = $2::text::uuid
+                     AND status = 'in-progress' AND action IN ('create-segment', 'rebuild-segment')
+                   ORDER BY started_seq"#,
+                &[&account_id, &segment_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
         if !is_uuid(account_id) {
             return Ok(vec![]);
