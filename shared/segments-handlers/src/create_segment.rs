@@ -315,6 +315,25 @@ async fn build(
             false,
         )
         .await?;
+        // Strictly ordered: the build starts once the drop has ended, so a
+        // late drop never removes the table a build just made (and left `done`).
+        let dropped = app
+            .ports
+            .warehouse
+            .wait(&drop_id, std::time::Duration::from_secs(30))
+            .await?;
+        if dropped.state != "DONE" {
+            return Err(Failure::Retry(format!(
+                "the drop of {} (job {drop_id}) has not ended yet",
+                rendered.table
+            )));
+        }
+        if let Some(e) = dropped.error_message {
+            return Err(Failure::Retry(format!(
+                "the drop of {} (job {drop_id}) failed: {e}",
+                rendered.table
+            )));
+        }
     }
     submit(app, &id, rendered.create_table_query, false).await?;
     if existing {

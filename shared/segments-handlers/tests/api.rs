@@ -1075,3 +1075,46 @@ async fn delete_during_a_build_cancels_it_and_its_check_ends_quietly() {
     );
     segments_tests::warehouse::release_jobs(&url, &project).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_with_drop_starts_the_build_after_the_drop_ended() {
+    // BigQuery with asynchronous jobs (jobs.insert answers at once, the job runs behind it).
+    let url = segments_tests::warehouse::async_emulator_url(&stack_env());
+    let e = env_with(|v| {
+        v.insert("BIGQUERY_BASE_URL".into(), url.clone());
+    })
+    .await;
+    let table =
+        segments_tests::warehouse::Warehouse::fixture_at(&url, &e.app.dataset(&e.account)).await;
+    let seg = e.segment("US sessions", equals("country", "us")).await;
+    let rebuild = SegmentCommand::parse(
+        json!({"action": "rebuild", "accountId": e.account, "segmentId": seg, "dropTable": true})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = create_segment::handle(&e.app, &rebuild, "r1", Utc::now())
+        .await
+        .unwrap();
+    let build = out.segments[0].job_id.clone().unwrap();
+    let drop = segments_core::jobs::job_id("drop-segment", &[&seg, "r1"]);
+    let w = &e.app.ports.warehouse;
+    let dropped = w.status(&drop).await.unwrap();
+    let built = w.wait(&build, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(
+        (dropped.state.as_str(), built.state.as_str()),
+        ("DONE", "DONE")
+    );
+    assert_eq!(built.error_message, None);
+    assert!(
+        dropped.ended_at.unwrap() <= built.started_at.unwrap(),
+        "the build started at {:?}, before the drop ended at {:?}",
+        built.started_at,
+        dropped.ended_at
+    );
+    // The table is there, with the segment's members.
+    assert_eq!(
+        table.members(&out.segments[0].table).await.unwrap(),
+        ["s1", "s2"]
+    );
+}
