@@ -64,8 +64,9 @@ pub async fn test(app: &App, req: &Value, now: DateTime<Utc>) -> ApiResult {
         Err(InfraError::Unsupported(reason)) => {
             json!({"supported": false, "reason": reason, "maximumBytesBilled": cap})
         }
-        // The SQL itself is wrong for the warehouse (a dry run reports what a build would).
-        Err(InfraError::Warehouse(m)) if m.contains("400") || m.contains("invalid") => {
+        // BigQuery answers 400 (`invalidQuery`) for SQL it refuses: the
+        // segment's fault, not an outage (the adapter writes "message (code, reason)").
+        Err(InfraError::Warehouse(m)) if m.contains("(400") => {
             return Err(ApiError::invalid(
                 "segment",
                 format!("the warehouse refuses the SQL: {m}"),
