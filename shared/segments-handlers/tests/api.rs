@@ -588,6 +588,17 @@ async fn segments_applied_to_reports() {
         ]
     );
     assert_eq!(out["links"][1]["object"], "session");
+    // Linking a linked segment again updates it in place: it keeps its position.
+    let out = e
+        .call(link(
+            &ids[1],
+            "sessions",
+            json!({"reportType": "analytics"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(positions(&out)[1], ("B".into(), json!(2), false));
+    assert_eq!(out["links"][1]["reportType"], "analytics");
     // A fifth applied segment is refused; linked but not applied is fine.
     assert_eq!(
         refusal(e.call(link(&ids[4], "sessions", json!({}))).await),

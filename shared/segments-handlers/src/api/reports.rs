@@ -170,8 +170,12 @@ pub async fn link(app: &App, req: &Value) -> ApiResult {
         apply_chart: opt_bool(req, "applyChart", existing_chart)?,
     };
     // A sticky link replaces the report's own link of the segment (and the
-    // other way round): one row per segment.
-    if current.iter().any(|l| l.segment_id == seg.id) {
+    // other way round): one row per segment. A link of the same kind is
+    // updated in place and keeps its position.
+    if current
+        .iter()
+        .any(|l| l.segment_id == seg.id && l.sticky != sticky)
+    {
         app.ports
             .store
             .unlink_report(&s.account, &s.user, &s.report, &seg.id)
