@@ -40,15 +40,19 @@ BINARIES = {
 # the variables only some functions need (optional in config.rs, required by
 # their handler).
 SENDS_TO = {
-    "CreateSegmentFunction": {"CheckJobQueue", "CreateSegmentQueue"},
-    "CheckBigQueryJobFunction": {"CheckJobQueue"},
-    "SegmentCronjobFunction": {"CronjobQueue"},
-    "ReportWithSegmentFunction": {"CheckJobQueue"},
+    "CreateSegmentFunction": {"CheckJobQueue", "CreateSegmentQueue", "CreateSegmentDeadLetterQueue"},
+    "CheckBigQueryJobFunction": {"CheckJobQueue", "CheckJobDeadLetterQueue"},
+    "SegmentCronjobFunction": {"CronjobQueue", "CronjobDeadLetterQueue"},
+    "ReportWithSegmentFunction": {"CheckJobQueue", "ReportDeadLetterQueue"},
     "SegmentApiFunction": set(),
 }
+# Every function dead-letters a permanent failure itself (DEAD_LETTER_QUEUE_URL,
+# checked below to be the DLQ of the queue it reads).
 NEEDS = {
-    "SegmentCronjobFunction": {"CRONJOB_QUEUE_URL", "STATIC_BUCKET"},
-    "CreateSegmentFunction": {"CREATE_SEGMENT_QUEUE_URL"},
+    "CreateSegmentFunction": {"CREATE_SEGMENT_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"},
+    "CheckBigQueryJobFunction": {"DEAD_LETTER_QUEUE_URL"},
+    "SegmentCronjobFunction": {"CRONJOB_QUEUE_URL", "STATIC_BUCKET", "DEAD_LETTER_QUEUE_URL"},
+    "ReportWithSegmentFunction": {"DEAD_LETTER_QUEUE_URL"},
     "SegmentApiFunction": {"STATIC_BUCKET"},
 }
 # Every function's connection budget and TLS settings come from the template.
@@ -158,6 +162,8 @@ for name, fn in functions.items():
         dlq = ref_name(rp.get("deadLetterTargetArn")) if rp else None
         if not rp or int(rp.get("maxReceiveCount", 0)) != 5 or dlq not in res:
             problems.append(f"{where}: queue needs a dead-letter queue after 5 receives")
+        elif ref_name(env.get("DEAD_LETTER_QUEUE_URL")) != dlq:
+            problems.append(f"{where}: DEAD_LETTER_QUEUE_URL must be !Ref {dlq}, the DLQ of the queue it reads")
         else:
             kept = int(queue.get("MessageRetentionPeriod", 345600))
             if int(res[dlq]["Properties"].get("MessageRetentionPeriod", 345600)) <= kept:

@@ -1,10 +1,15 @@
 //! segmentctl: the verification interface of SPEC §8 over segments-core.
 //! Exit codes: 0 ok, 2 invalid input (errors with their paths on stderr), 1 I/O failure.
 
+mod legacy;
+
 use clap::{Parser, Subcommand};
 use segments_core::report::{parse_report_request, render_report};
-use segments_core::time::{parse_now, parse_time_zone, substitute};
-use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
+use segments_core::sql::DialectKind;
+use segments_core::time::{parse_now, parse_time_zone};
+use segments_core::{
+    Catalog, CoreError, Target, check_segment_bytes, render_refresh, render_segment,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,14 +33,32 @@ enum Command {
         #[command(flatten)]
         at: RenderArgs,
     },
-    /// Print a stored cronjob query with its placeholders replaced for one run.
+    /// Print the refresh one scheduled run submits: rendered from a segment
+    /// file (what the cronjob does), or a stored query of any compiler version
+    /// with its placeholders replaced (for queries stored before version 2).
     CronjobSql {
-        #[arg(long = "query-file")]
-        query_file: PathBuf,
+        /// A stored `query` column.
+        #[arg(
+            long = "query-file",
+            conflicts_with = "segment",
+            required_unless_present = "segment"
+        )]
+        query_file: Option<PathBuf>,
+        /// A segment file; needs --dataset (and --project for BigQuery).
+        #[arg(long, requires = "dataset")]
+        segment: Option<PathBuf>,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
         #[arg(long = "time-zone")]
         time_zone: String,
         #[arg(long)]
         now: String,
+        #[command(flatten)]
+        dialect: DialectArg,
     },
     /// Print one report query per segment and comparison segment.
     ReportSql {
@@ -43,6 +66,31 @@ enum Command {
         request: PathBuf,
         #[command(flatten)]
         at: RenderArgs,
+    },
+    /// Print {"statements": [...]}: the statements that build the reference
+    /// tables in --dataset from a source's raw tables (SPEC §10).
+    Models {
+        /// The kind of source (`segment`: Segment.com warehouse tables).
+        #[arg(long)]
+        source: ModelSource,
+        #[command(flatten)]
+        dialect: DialectArg,
+        /// The BigQuery project (ignored by warehouses without projects).
+        #[arg(long, default_value = "")]
+        project: String,
+        /// The dataset (or schema) holding the raw tables.
+        #[arg(long = "source-dataset")]
+        source_dataset: String,
+        /// The account's dataset (or schema) the tables are built in.
+        #[arg(long)]
+        dataset: String,
+        /// A new session starts after this many minutes without events.
+        #[arg(long = "session-timeout-minutes", default_value_t = segments_core::models::DEFAULT_SESSION_TIMEOUT_MINUTES)]
+        session_timeout_minutes: u32,
+        /// Print the statements of a refresh after an earlier build instead
+        /// of a full build (docs/segment-source.md).
+        #[arg(long)]
+        refresh: bool,
     },
     /// Exit 0 for a valid segment, or 2 listing every error with its path.
     Validate {
@@ -53,11 +101,30 @@ enum Command {
     },
 }
 
+/// Sources `segmentctl models` knows.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelSource {
+    /// Segment.com warehouse destinations (identifies, pages, tracks).
+    Segment,
+}
+
+/// Which SQL dialect to write.
+#[derive(clap::Args)]
+struct DialectArg {
+    /// The warehouse's SQL dialect.
+    #[arg(long, default_value = "bigquery")]
+    dialect: DialectKind,
+}
+
 /// Where and when statements are rendered (render and report-sql).
 #[derive(clap::Args)]
 struct RenderArgs {
+    #[command(flatten)]
+    dialect: DialectArg,
+    /// The BigQuery project; ignored by warehouses without projects (postgres).
     #[arg(long)]
-    project: String,
+    project: Option<String>,
+    /// The BigQuery dataset, or the Postgres schema.
     #[arg(long)]
     dataset: String,
     #[arg(long = "time-zone")]
@@ -83,10 +150,24 @@ impl RenderArgs {
         Ok((
             parse_time_zone(&self.time_zone)?,
             parse_now(&self.now)?,
-            target(&self.project, &self.dataset)?,
+            target(self.dialect.dialect, self.project.as_deref(), &self.dataset)?,
             catalog(self.catalog.as_deref())?,
         ))
     }
+}
+
+/// The target of `dialect`; BigQuery needs its project, Postgres has none.
+fn target(dialect: DialectKind, project: Option<&str>, dataset: &str) -> Result<Target, Failure> {
+    let project = match (dialect, project) {
+        (_, Some(p)) => p,
+        (DialectKind::BigQuery, None) => {
+            return Err(Failure::Invalid(
+                "--project is required for --dialect bigquery".into(),
+            ));
+        }
+        (_, None) => "",
+    };
+    Target::for_dialect(dialect, project, dataset).map_err(Failure::Invalid)
 }
 
 enum Failure {
@@ -116,10 +197,6 @@ fn catalog(path: Option<&Path>) -> Result<Catalog, Failure> {
     }
 }
 
-fn target(project: &str, dataset: &str) -> Result<Target, Failure> {
-    Target::new(project, dataset).map_err(Failure::Invalid)
-}
-
 fn json(v: &impl serde::Serialize) -> Result<String, Failure> {
     serde_json::to_string_pretty(v).map_err(|e| Failure::Io(e.to_string()))
 }
@@ -133,19 +210,61 @@ fn run(cli: Cli) -> Result<String, Failure> {
         }
         Command::CronjobSql {
             query_file,
+            segment,
+            project,
+            dataset,
+            catalog: cat,
             time_zone,
             now,
+            dialect,
         } => {
             let tz = parse_time_zone(&time_zone)?;
             let now = parse_now(&now)?;
-            let text = String::from_utf8(read(&query_file)?)
-                .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", query_file.display())))?;
-            Ok(substitute(&text, &tz, now)?)
+            let dialect = dialect.dialect;
+            if let Some(segment) = segment {
+                let target = target(
+                    dialect,
+                    project.as_deref(),
+                    dataset.as_deref().unwrap_or_default(),
+                )?;
+                let catalog = catalog(cat.as_deref())?;
+                let seg =
+                    check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
+                return Ok(render_refresh(&seg, &catalog, &target, &tz, now)?);
+            }
+            let path = query_file.unwrap_or_default();
+            let text = String::from_utf8(read(&path)?)
+                .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", path.display())))?;
+            Ok(legacy::substitute(&text, dialect.dialect(), &tz, now)?)
         }
         Command::ReportSql { request, at } => {
             let (tz, now, target, catalog) = at.resolve()?;
             let req = parse_report_request(&read(&request)?).map_err(CoreError::from)?;
             json(&render_report(&req, &catalog, &target, &tz, now)?)
+        }
+        Command::Models {
+            source: ModelSource::Segment,
+            dialect,
+            project,
+            source_dataset,
+            dataset,
+            session_timeout_minutes,
+            refresh,
+        } => {
+            let target = |d: &str| {
+                Target::for_dialect(dialect.dialect, &project, d).map_err(Failure::Invalid)
+            };
+            let models = segments_core::models::SegmentSource::new(
+                target(&source_dataset)?,
+                target(&dataset)?,
+                session_timeout_minutes,
+            )?;
+            let statements = if refresh {
+                models.refresh()?
+            } else {
+                models.full_build()?
+            };
+            json(&serde_json::json!({ "statements": statements }))
         }
         Command::Validate {
             segment,

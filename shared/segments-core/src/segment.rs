@@ -5,9 +5,10 @@ use crate::catalog::Catalog;
 use crate::compile::{OBJECT_ID, members_query};
 use crate::error::{CoreError, ValidationErrors};
 use crate::model::Segment;
-use crate::parse::{parse_segment, parse_segment_bytes, partial_groups};
-use crate::sql::{Ident, Statement, Target, render_statement};
-use crate::time::substitute;
+use crate::parse::{parse_rules, parse_segment, parse_segment_bytes};
+use crate::resolve::{group_errors, resolve};
+use crate::sql::{Ident, Statement, Target};
+use crate::time::Clock;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -19,46 +20,83 @@ pub struct RenderedSegment {
     pub table: String,
     /// CREATE OR REPLACE TABLE for a build at `now`, ready to run.
     pub create_table_query: String,
-    /// MERGE with time placeholders; run [`crate::time::substitute`] before each refresh.
+    /// The refresh (a MERGE for BigQuery) with its run-time instants as
+    /// `{{ts:...}}` placeholders: the form stored for people to read. The
+    /// refresh that runs is rendered from the rules by [`render_refresh`].
     pub cronjob_query: String,
+}
+
+/// The version of the compiler, stamped on every stored query. Version 1
+/// stored unstamped queries the cronjob ran after a text substitution;
+/// from version 2 the cronjob renders every refresh from the rules.
+pub const COMPILER_VERSION: u32 = 2;
+
+const STAMP: &str = "-- segments-compiler v";
+
+impl RenderedSegment {
+    /// The `query` column: the cronjob query under a first line naming the
+    /// compiler version (`-- segments-compiler v2`).
+    pub fn stored_query(&self) -> String {
+        format!("{STAMP}{COMPILER_VERSION}\n{}", self.cronjob_query)
+    }
+}
+
+/// The compiler version a stored query was written by; 1 for unstamped
+/// (earlier) queries.
+pub fn stored_query_version(stored: &str) -> u32 {
+    stored
+        .strip_prefix(STAMP)
+        .and_then(|rest| rest.split('\n').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// The statement one scheduled refresh runs: the segment's rules compiled
+/// now, for `now` in `tz`. After it the table holds exactly what a rebuild
+/// at `now` would.
+pub fn render_refresh(
+    seg: &Segment,
+    catalog: &Catalog,
+    target: &Target,
+    tz: &Tz,
+    now: DateTime<Utc>,
+) -> Result<String, CoreError> {
+    let members = members_query(seg, catalog, target)?;
+    let table_name = seg.table_name();
+    target
+        .dialect()
+        .check_identifier(&table_name)
+        .map_err(CoreError::Argument)?;
+    let sync = Statement::Sync {
+        table: target.table(&table_name),
+        source: &members,
+        key: Ident::trusted(OBJECT_ID),
+    };
+    target.render(&sync, Clock::At { tz: *tz, now })
 }
 
 /// Parses segment JSON and checks it against the catalog, listing every
 /// error: when the structure has errors, the groups and conditions that did
-/// parse are still checked against the catalog, and those errors are listed
+/// parse are still resolved against the catalog, and those errors are listed
 /// too (each under its own path).
 pub fn check_segment(
     v: &serde_json::Value,
     catalog: &Catalog,
 ) -> Result<Segment, ValidationErrors> {
-    let mut errs = match parse_segment(v) {
-        Ok(seg) => return validate_segment(&seg, catalog).map(|()| seg),
-        Err(errs) => errs,
-    };
-    for (gi, group, kept) in partial_groups(v) {
-        if group.conditions.is_empty() {
-            continue;
-        }
-        let alone = Segment {
-            id: "partial".into(),
-            account_id: None,
-            name: None,
-            description: None,
-            object: group.object,
-            rule_groups: vec![group],
-        };
-        let Err(more) = validate_segment(&alone, catalog) else {
-            continue;
-        };
-        for e in more.0 {
-            let path = relocate(&e.path, gi, &kept);
-            if !errs
-                .0
-                .iter()
-                .any(|x| x.path == path && x.message == e.message)
-            {
-                errs.push(path, e.message);
-            }
+    let parsed = parse_rules(v);
+    if parsed.errors.is_empty() {
+        let seg = parsed.into_segment()?;
+        return validate_segment(&seg, catalog).map(|()| seg);
+    }
+    let more = group_errors(&parsed.groups, catalog);
+    let mut errs = parsed.errors;
+    for e in more.0 {
+        if !errs
+            .0
+            .iter()
+            .any(|x| x.path == e.path && x.message == e.message)
+        {
+            errs.push(e.path, e.message);
         }
     }
     Err(errs)
@@ -73,37 +111,40 @@ pub fn check_segment_bytes(bytes: &[u8], catalog: &Catalog) -> Result<Segment, V
     }
 }
 
-/// A path of group 0 of a one-group segment, moved to group `gi`, whose
-/// condition `k` is the original `g{kept[k]}`.
-fn relocate(path: &str, gi: usize, kept: &[usize]) -> String {
-    let Some(rest) = path.strip_prefix("ruleGroups[0]") else {
-        return path.to_string();
-    };
-    let rest = match rest.strip_prefix(".g") {
-        Some(tail) => {
-            let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-            match tail[..digits]
-                .parse::<usize>()
-                .ok()
-                .and_then(|k| kept.get(k))
-            {
-                Some(orig) => format!(".g{orig}{}", &tail[digits..]),
-                None => rest.to_string(),
-            }
-        }
-        None => rest.to_string(),
-    };
-    format!("ruleGroups[{gi}]{rest}")
+/// Checks a parsed segment against the catalog (keys, operators, links):
+/// the resolve pass, without rendering anything.
+pub fn validate_segment(seg: &Segment, catalog: &Catalog) -> Result<(), ValidationErrors> {
+    resolve(seg, catalog).map(|_| ())
 }
 
-/// Checks a parsed segment against the catalog (keys, operators, links).
-pub fn validate_segment(seg: &Segment, catalog: &Catalog) -> Result<(), ValidationErrors> {
-    let target = Target::new("validate", "validate").map_err(|e| {
-        let mut errs = ValidationErrors::default();
-        errs.push("$", e);
-        errs
+/// The columns of a stored segment row that hold its definition.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredRules<'a> {
+    pub id: &'a str,
+    pub account_id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    /// The `ruleGroups` JSON text as stored.
+    pub rule_groups: Option<&'a str>,
+}
+
+/// Turns a stored row back into a segment (and its rule groups as JSON).
+/// Missing or corrupt JSON is said as such, not as a missing field.
+pub fn stored_segment(row: StoredRules) -> Result<(Segment, serde_json::Value), CoreError> {
+    let id = row.id;
+    let text = row
+        .rule_groups
+        .ok_or_else(|| CoreError::StoredRules(format!("segment {id} has no stored rules")))?;
+    let rules: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        CoreError::StoredRules(format!(
+            "the stored rules of segment {id} are not valid JSON: {e}"
+        ))
     })?;
-    members_query(seg, catalog, &target).map(|_| ())
+    let seg = parse_segment(&serde_json::json!({
+        "id": id, "accountId": row.account_id, "name": row.name,
+        "description": row.description, "ruleGroups": rules,
+    }))?;
+    Ok((seg, rules))
 }
 
 pub fn render_segment(
@@ -115,22 +156,26 @@ pub fn render_segment(
 ) -> Result<RenderedSegment, CoreError> {
     let members = members_query(seg, catalog, target)?;
     let table_name = seg.table_name();
+    target
+        .dialect()
+        .check_identifier(&table_name)
+        .map_err(CoreError::Argument)?;
     let table = target.table(&table_name);
-    // Both statements come from the same member query text: after a refresh at T
+    // Both statements come from the same member query: after a refresh at T
     // the table holds exactly what a rebuild at T would.
-    let create = render_statement(&Statement::CreateOrReplaceTable {
+    let create = Statement::CreateOrReplaceTable {
         table: table.clone(),
         query: &members,
-    });
-    let cronjob = render_statement(&Statement::MergeSync {
+    };
+    let sync = Statement::Sync {
         table,
         source: &members,
         key: Ident::trusted(OBJECT_ID),
-    });
+    };
     Ok(RenderedSegment {
         table: table_name,
-        create_table_query: substitute(&create, tz, now)?,
-        cronjob_query: cronjob,
+        create_table_query: target.render(&create, Clock::At { tz: *tz, now })?,
+        cronjob_query: target.render(&sync, Clock::Placeholders)?,
     })
 }
 
@@ -197,17 +242,44 @@ mod tests {
     }
 
     #[test]
-    fn relocated_paths_keep_their_tails() {
-        assert_eq!(
-            relocate("ruleGroups[0].g1.value", 3, &[0, 2]),
-            "ruleGroups[3].g2.value"
+    fn corrupt_stored_rules_say_they_are_not_json() {
+        let row = |rules| StoredRules {
+            id: "s1",
+            rule_groups: rules,
+            ..Default::default()
+        };
+        let e = stored_segment(row(Some("[{\"mainOperator\": "))).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the stored rules of segment s1 are not valid JSON: "),
+            "{e}"
         );
+        let e = stored_segment(row(None)).unwrap_err();
+        assert_eq!(e.to_string(), "segment s1 has no stored rules");
+        let ok = r#"[{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+            "g0": {"type": "dimension", "key": "country", "condition": "equals", "value": "US"}}]"#;
+        let (seg, rules) = stored_segment(row(Some(ok))).unwrap();
         assert_eq!(
-            relocate("ruleGroups[0].dateRangeFilter", 1, &[0]),
-            "ruleGroups[1].dateRangeFilter"
+            (seg.id.as_str(), rules.as_array().map(Vec::len)),
+            ("s1", Some(1))
         );
-        assert_eq!(relocate("ruleGroups[0]", 2, &[]), "ruleGroups[2]");
-        assert_eq!(relocate("id", 2, &[]), "id");
+    }
+
+    #[test]
+    fn stored_queries_carry_the_compiler_version() {
+        let r = RenderedSegment {
+            table: "segment_s1".into(),
+            create_table_query: String::new(),
+            cronjob_query: "MERGE x".into(),
+        };
+        let stored = r.stored_query();
+        assert_eq!(
+            stored,
+            format!("-- segments-compiler v{COMPILER_VERSION}\nMERGE x")
+        );
+        assert_eq!(stored_query_version(&stored), COMPILER_VERSION);
+        assert_eq!(stored_query_version("MERGE `p.d.segment_s1` AS t"), 1);
+        assert_eq!(stored_query_version("-- segments-compiler vX\nMERGE"), 1);
     }
 
     #[test]

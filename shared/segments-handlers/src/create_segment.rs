@@ -11,10 +11,14 @@ use segments_core::messages::{CheckJobMessage, JobAction, JobInput, SegmentComma
 use segments_core::model::Segment;
 use segments_core::sql::drop_table;
 use segments_core::time::parse_time_zone;
-use segments_core::{check_segment, parse_segment, render_segment};
+use segments_core::{check_segment, render_segment};
 use segments_infra::ports::{JobRecord, QueryJob, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
+
+/// The longest segment description stored (the name is cut to 200, its column's size).
+pub const MAX_DESCRIPTION: usize = 2000;
 
 /// What a command did, per segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +71,14 @@ pub async fn handle(
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
             // Every error, structural and against the catalog, in one answer.
             let mut seg = check_segment(segment, &app.catalog)?;
+            if let Some(d) = &seg.description {
+                let n = d.chars().count();
+                if n > MAX_DESCRIPTION {
+                    return Err(Failure::Rejected(format!(
+                        "description: at most {MAX_DESCRIPTION} characters, got {n}"
+                    )));
+                }
+            }
             if let Some(owner) = &seg.account_id
                 && owner != account
             {
@@ -152,7 +164,7 @@ pub async fn handle(
             let table = segments_core::model::segment_table_name(segment_id);
             let sql = drop_table(&target.table(&table));
             let id = job_id("delete-segment", &[segment_id, message_id]);
-            submit(app, &id, sql, false).await?;
+            submit(app, account, &id, sql, false).await?;
             app.ports.store.delete_segment(account, segment_id).await?;
             outcome.segments.push(SegmentOutcome {
                 segment_id: segment_id.clone(),
@@ -229,23 +241,31 @@ async fn owned(app: &App, account: &str, segment_id: &str) -> Result<SegmentRow,
 
 /// The typed segment and its raw rule groups, from a stored row.
 fn stored_segment(row: &SegmentRow) -> Result<(Segment, Value), Failure> {
-    let rules: Value =
-        serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).map_err(|e| {
-            Failure::Rejected(format!(
-                "segment {}: stored ruleGroups are not JSON: {e}",
-                row.id
-            ))
-        })?;
-    let seg = parse_segment(&serde_json::json!({
-        "id": row.id, "accountId": row.account_id, "name": row.name, "description": row.description, "ruleGroups": rules,
-    }))?;
-    Ok((seg, rules))
+    Ok(segments_core::stored_segment(stored_rules(row))?)
 }
 
-async fn submit(app: &App, id: &str, sql: String, batch: bool) -> Result<(), Failure> {
+/// The columns of a stored row that hold its definition.
+pub(crate) fn stored_rules(row: &SegmentRow) -> segments_core::StoredRules<'_> {
+    segments_core::StoredRules {
+        id: &row.id,
+        account_id: Some(&row.account_id),
+        name: Some(&row.name),
+        description: row.description.as_deref(),
+        rule_groups: row.rule_groups.as_deref(),
+    }
+}
+
+async fn submit(
+    app: &App,
+    account: &str,
+    id: &str,
+    sql: String,
+    batch: bool,
+) -> Result<(), Failure> {
     let job = QueryJob {
         job_id: id.to_string(),
         sql,
+        dataset: app.dataset(account),
         labels: vec![("app".into(), "segments".into())],
         batch,
         maximum_bytes_billed: app.maximum_bytes_billed,
@@ -290,10 +310,13 @@ async fn build(
         name: seg
             .name
             .clone()
-            .unwrap_or_else(|| "Untitled segment".into()),
+            .unwrap_or_else(|| "Untitled segment".into())
+            .chars()
+            .take(200)
+            .collect(),
         description: seg.description.clone(),
         rule_groups: rules.to_string(),
-        query: rendered.cronjob_query.clone(),
+        query: rendered.stored_query(),
     };
     // A new segment is stored first (its row refuses an id of another
     // account). An existing one keeps its rules, query and status until the
@@ -305,71 +328,77 @@ async fn build(
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
-    let _guard = span.enter();
-    if drop_first {
-        let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
-        submit(
-            app,
-            &drop_id,
-            drop_table(&target.table(&rendered.table)),
-            false,
-        )
-        .await?;
-        // Strictly ordered: the build starts once the drop has ended, so a
-        // late drop never removes the table a build just made (and left `done`).
-        let dropped = app
-            .ports
-            .warehouse
-            .wait(&drop_id, std::time::Duration::from_secs(30))
+    // Attached to the future, not entered: a guard held across .await would
+    // leak the span into whatever else the thread polls meanwhile.
+    async move {
+        if drop_first {
+            let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
+            submit(
+                app,
+                account,
+                &drop_id,
+                drop_table(&target.table(&rendered.table)),
+                false,
+            )
             .await?;
-        if dropped.state != "DONE" {
-            return Err(Failure::Retry(format!(
-                "the drop of {} (job {drop_id}) has not ended yet",
-                rendered.table
-            )));
+            // Strictly ordered: the build starts once the drop has ended, so a
+            // late drop never removes the table a build just made (and left `done`).
+            let dropped = app
+                .ports
+                .warehouse
+                .wait(&drop_id, std::time::Duration::from_secs(30))
+                .await?;
+            if dropped.state != "DONE" {
+                return Err(Failure::Retry(format!(
+                    "the drop of {} (job {drop_id}) has not ended yet",
+                    rendered.table
+                )));
+            }
+            if let Some(e) = dropped.error_message {
+                return Err(Failure::Retry(format!(
+                    "the drop of {} (job {drop_id}) failed: {e}",
+                    rendered.table
+                )));
+            }
         }
-        if let Some(e) = dropped.error_message {
-            return Err(Failure::Retry(format!(
-                "the drop of {} (job {drop_id}) failed: {e}",
-                rendered.table
-            )));
+        submit(app, account, &id, rendered.create_table_query, false).await?;
+        if existing {
+            app.ports.store.save_segment(&write).await?;
         }
-    }
-    submit(app, &id, rendered.create_table_query, false).await?;
-    if existing {
-        app.ports.store.save_segment(&write).await?;
-    }
-    app.ports
-        .store
-        .start_job(&JobRecord {
+        app.ports
+            .store
+            .start_job(&JobRecord {
+                job_id: id.clone(),
+                account_id: account.to_string(),
+                segment_id: Some(seg.id.clone()),
+                action: action.as_str().into(),
+                status: QueryStatus::InProgress,
+                bytes_billed: None,
+                error: None,
+                created_at: now,
+                finished_at: None,
+            })
+            .await?;
+        let check = CheckJobMessage {
             job_id: id.clone(),
             account_id: account.to_string(),
-            segment_id: Some(seg.id.clone()),
-            action: action.as_str().into(),
-            status: QueryStatus::InProgress,
-            bytes_billed: None,
-            error: None,
-            created_at: now,
-            finished_at: None,
+            action,
+            job_input_data: JobInput {
+                segment_id: Some(seg.id.clone()),
+                ..Default::default()
+            },
+            started_at: now,
+            attempt: 0,
+        };
+        app.queue_check(&check, app.schedule.first_delay).await?;
+        tracing::info!("build submitted");
+        Ok(SegmentOutcome {
+            segment_id: seg.id.clone(),
+            table: rendered.table,
+            job_id: Some(id),
+            query_status: QueryStatus::InProgress.as_str().into(),
         })
-        .await?;
-    let check = CheckJobMessage {
-        job_id: id.clone(),
-        account_id: account.to_string(),
-        action,
-        job_input_data: JobInput {
-            segment_id: Some(seg.id.clone()),
-            ..Default::default()
-        },
-        started_at: now,
-        attempt: 0,
-    };
-    app.queue_check(&check, app.schedule.first_delay).await?;
-    tracing::info!("build submitted");
-    Ok(SegmentOutcome {
-        segment_id: seg.id.clone(),
-        table: rendered.table,
-        job_id: Some(id),
-        query_status: QueryStatus::InProgress.as_str().into(),
-    })
+    }
+    .instrument(span)
+    .await
 }

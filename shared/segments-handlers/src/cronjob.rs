@@ -1,16 +1,18 @@
 //! segment-cronjob: on the schedule, one message per account with refreshable
-//! segments; per account, every eligible segment's cronjob query, substituted
-//! for this run in the account's zone, submitted as a BATCH job whose id is
-//! fixed by the segment and the schedule tick (a redelivery submits nothing twice).
+//! segments; per account, every eligible segment's refresh, rendered from its
+//! stored rules for this run in the account's zone, submitted as a BATCH job
+//! whose id is fixed by the segment and the schedule tick (a redelivery
+//! submits nothing twice).
 
+use crate::create_segment::stored_rules;
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_report};
+use segments_core::cronjob::{parse_trigger_file, skip_reason, trigger_ids, wants_schedule_report};
 use segments_core::jobs::job_id;
 use segments_core::messages::CronjobMessage;
-use segments_core::parse_segment;
-use segments_core::time::substitute;
+use segments_core::{COMPILER_VERSION, render_refresh, stored_query_version, stored_segment};
+use segments_infra::error::ErrorClass;
 use segments_infra::ports::QueryJob;
 use serde::Serialize;
 use serde_json::json;
@@ -71,6 +73,19 @@ pub async fn refresh_account(
         .store
         .eligible_for_refresh(account, app.bytes_threshold)
         .await?;
+    if let Err(reason) = crate::segment_models::prepare(app, account, tick).await {
+        tracing::error!(accountId = %account, error = %reason, "Segment models failed: this account's segments are not refreshed this run (they would read stale tables)");
+        let skipped = segments
+            .iter()
+            .map(|row| (row.id.clone(), format!("Segment models failed: {reason}")))
+            .collect();
+        return Ok(Refreshed {
+            submitted: vec![],
+            skipped,
+            failed: vec![],
+            schedule_report: false,
+        });
+    }
     let triggers = match &app.static_bucket {
         Some(bucket) => match app
             .ports
@@ -78,10 +93,18 @@ pub async fn refresh_account(
             .get(bucket, &format!("server-side-trigger/{account}.json"))
             .await?
         {
-            Some(bytes) => parse_trigger_file(&bytes).map_err(Failure::Rejected)?,
-            None => vec![],
+            Some(bytes) => parse_trigger_file(&bytes),
+            None => Ok(vec![]),
         },
-        None => vec![],
+        None => Ok(vec![]),
+    };
+    // A malformed file skips only the segments that use triggers.
+    let (triggers, trigger_file_error) = match triggers {
+        Ok(t) => (t, None),
+        Err(e) => {
+            tracing::error!(error = %crate::sqs::truncate(&e, 300), "the account's trigger file is malformed: segments using triggers are skipped");
+            (vec![], Some(e))
+        }
     };
     let mut out = Refreshed {
         submitted: vec![],
@@ -91,11 +114,10 @@ pub async fn refresh_account(
     };
     let mut objects = Vec::new();
     let mut jobs = Vec::new();
+    let target = app.target(account)?;
     for row in &segments {
-        let rules: serde_json::Value =
-            serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
-        let seg = match parse_segment(&json!({"id": row.id, "ruleGroups": rules})) {
-            Ok(s) => s,
+        let seg = match stored_segment(stored_rules(row)) {
+            Ok((s, _)) => s,
             Err(e) => {
                 tracing::error!(segmentId = %row.id, error = %e, "stored segment does not parse; skipped");
                 out.skipped
@@ -104,16 +126,29 @@ pub async fn refresh_account(
             }
         };
         objects.push(seg.object);
-        if let Some(reason) = skip_reason(&seg, &triggers) {
+        let reason = match &trigger_file_error {
+            Some(e) if !trigger_ids(&seg).is_empty() => Some(format!(
+                "uses triggers, and the account's {}",
+                crate::sqs::truncate(e, 300)
+            )),
+            _ => skip_reason(&seg, &triggers),
+        };
+        if let Some(reason) = reason {
             tracing::info!(segmentId = %row.id, reason = %reason, "segment skipped");
             out.skipped.push((row.id.clone(), reason));
             continue;
         }
-        let Some(query) = &row.query else { continue };
-        match substitute(query, &msg.time_zone, now) {
+        // The refresh is rendered from the rules for this run, so a compiler fix
+        // reaches every stored segment; the stored query is for people to read.
+        let stored = row.query.as_deref().map_or(1, stored_query_version);
+        if stored != COMPILER_VERSION {
+            tracing::info!(segmentId = %row.id, storedVersion = stored, "stored query is from an earlier compiler");
+        }
+        match render_refresh(&seg, &app.catalog, &target, &msg.time_zone, now) {
             Ok(sql) => jobs.push(QueryJob {
                 job_id: job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]),
                 sql,
+                dataset: target.dataset().to_string(),
                 labels: vec![
                     ("app".into(), "segments".into()),
                     ("kind".into(), "refresh".into()),
@@ -124,7 +159,7 @@ pub async fn refresh_account(
             Err(e) => out.skipped.push((row.id.clone(), e.to_string())),
         }
     }
-    let results: Vec<(String, Result<bool, String>)> = futures_util::stream::iter(jobs)
+    let results: Vec<(String, Result<bool, Failure>)> = futures_util::stream::iter(jobs)
         .map(|job| async move {
             let r = app
                 .ports
@@ -132,18 +167,20 @@ pub async fn refresh_account(
                 .submit(&job)
                 .await
                 .map(|(_, dup)| dup)
-                .map_err(|e| e.to_string());
+                .map_err(Failure::from);
             (job.job_id, r)
         })
         .buffer_unordered(SUBMIT_CONCURRENCY)
         .collect()
         .await;
+    let mut any_transient = false;
     for (id, r) in results {
         match r {
             Ok(_) => out.submitted.push(id),
             Err(e) => {
-                tracing::error!(jobId = %id, error = %e, "refresh not submitted");
-                out.failed.push((id, e));
+                tracing::error!(jobId = %id, failureClass = %e.class(), error = %e.reason(), "refresh not submitted");
+                any_transient |= e.class() == ErrorClass::Transient;
+                out.failed.push((id, e.reason().to_string()));
             }
         }
     }
@@ -155,12 +192,18 @@ pub async fn refresh_account(
         app.ports.queue.send(url, &body, 0).await?;
         out.schedule_report = true;
     }
-    if !out.failed.is_empty() {
-        // Retry the whole message: submitted ids are fixed, so nothing runs twice.
-        return Err(Failure::Retry(format!(
-            "{} refresh jobs not submitted",
+    if let Some((id, first)) = out.failed.first() {
+        let reason = format!(
+            "{} refresh jobs not submitted; first {id}: {first}",
             out.failed.len()
-        )));
+        );
+        // An outage: retry the whole message (submitted ids are fixed, so
+        // nothing runs twice). Only refusals: a retry would be refused again.
+        return Err(if any_transient {
+            Failure::Retry(reason)
+        } else {
+            Failure::Rejected(reason)
+        });
     }
     Ok(out)
 }

@@ -7,14 +7,22 @@ pub mod check_job;
 pub mod create_segment;
 pub mod cronjob;
 pub mod entry;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod report;
+pub mod segment_models;
+pub mod sqs;
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, Utc};
 use segments_core::jobs::CheckSchedule;
 use segments_core::messages::CheckJobMessage;
+use segments_core::sql::DialectKind;
 use segments_core::{Catalog, Target};
 use segments_infra::cache::keys;
-use segments_infra::config::Config;
+use segments_infra::config::{Config, WarehouseKind};
+use segments_infra::error::ErrorClass;
 use segments_infra::wiring::Ports;
 use std::sync::Arc;
 
@@ -23,9 +31,13 @@ use std::sync::Arc;
 pub struct App {
     pub ports: Ports,
     pub catalog: Arc<Catalog>,
+    /// The warehouse's SQL dialect (`WAREHOUSE`).
+    pub dialect: DialectKind,
     pub project: String,
     pub dataset_prefix: String,
     pub check_queue_url: String,
+    /// Where a message that can never succeed goes at once (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letter_queue_url: Option<String>,
     pub cronjob_queue_url: Option<String>,
     /// create-segment's own queue: expire-all fans out one rebuild per segment on it.
     pub create_segment_queue_url: Option<String>,
@@ -38,12 +50,29 @@ pub struct App {
     pub report_table_expiration: Option<chrono::Duration>,
 }
 
-/// A handler's failure: the message is reported as a batch-item failure and
-/// the reason logged. `Rejected` messages are bad input; `Retry` ones met an outage.
+/// A handler's failure. `Rejected` can never succeed (bad message, invalid
+/// rules, a foreign account, a refused query): it goes to the queue's
+/// dead-letter queue at once. `Retry` met an outage: SQS redelivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     Rejected(String),
     Retry(String),
+}
+
+impl Failure {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Failure::Rejected(_) => ErrorClass::Permanent,
+            Failure::Retry(_) => ErrorClass::Transient,
+        }
+    }
+
+    /// Why, without the class.
+    pub fn reason(&self) -> &str {
+        match self {
+            Failure::Rejected(m) | Failure::Retry(m) => m,
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -102,9 +131,14 @@ impl App {
         App {
             ports,
             catalog: Arc::new(catalog),
+            dialect: match config.warehouse {
+                WarehouseKind::BigQuery => DialectKind::BigQuery,
+                WarehouseKind::Postgres => DialectKind::Postgres,
+            },
             project: config.bigquery.project.clone(),
             dataset_prefix: config.bigquery.dataset_prefix.clone(),
             check_queue_url: config.check_job_queue_url.clone(),
+            dead_letter_queue_url: config.dead_letter_queue_url.clone(),
             cronjob_queue_url: config.cronjob_queue_url.clone(),
             create_segment_queue_url: config.create_segment_queue_url.clone(),
             schedule_report_queue_url: config.schedule_report_queue_url.clone(),
@@ -121,11 +155,12 @@ impl App {
     }
 
     pub fn dataset(&self, account_id: &str) -> String {
-        format!("{}{}", self.dataset_prefix, account_id.replace('-', "_"))
+        segments_core::model::account_dataset(&self.dataset_prefix, account_id)
     }
 
     pub fn target(&self, account_id: &str) -> Result<Target, Failure> {
-        Target::new(&self.project, &self.dataset(account_id)).map_err(Failure::Rejected)
+        Target::for_dialect(self.dialect, &self.project, &self.dataset(account_id))
+            .map_err(Failure::Rejected)
     }
 
     /// Clears the caches a segment change makes stale. A cache outage is logged,

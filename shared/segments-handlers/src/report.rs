@@ -4,16 +4,18 @@
 
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
-use segments_core::jobs::job_id;
-use segments_core::messages::{CheckJobMessage, JobAction, JobInput};
-use segments_core::report::{ReportSegment, parse_report_value, render_report};
-use segments_core::sql::{create_table_as, create_table_as_expiring};
+use segments_core::jobs::{QueryStatus, job_id};
+use segments_core::messages::{CheckJobMessage, JobAction, JobInput, canonical_uuid, shown};
+use segments_core::report::{ReportRequest, ReportSegment, parse_report_value, render_report};
 use segments_core::time::parse_time_zone;
 use segments_infra::cache::keys;
-use segments_infra::ports::QueryJob;
+use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// The longest `reportName`, like a segment's name.
+pub const MAX_REPORT_NAME: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,13 +39,52 @@ pub async fn handle(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReportResponse, Failure> {
-    let request = &with_applied_segments(app, request).await?;
-    let mut req = parse_report_value(request)?;
-    let account = req
-        .account_id
-        .clone()
-        .filter(|a| segments_core::messages::is_safe_id(a))
-        .ok_or_else(|| Failure::Rejected("accountId: is required".into()))?;
+    let req = parse_report_value(request)?;
+    handle_request(app, req, request, message_id, now).await
+}
+
+/// [`handle`] for a request already parsed from `request`.
+pub async fn handle_request(
+    app: &App,
+    mut req: ReportRequest,
+    request: &Value,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ReportResponse, Failure> {
+    // A request that names no segment uses the ones its user applied.
+    let applied = with_applied_segments(app, request).await?;
+    let request = match &applied {
+        Some(v) => {
+            req = parse_report_value(v)?;
+            v
+        }
+        None => request,
+    };
+    // Ids canonical at the edge: a UUID, lower-cased (datasets, tables and
+    // cache keys are named after them).
+    let account = match req.account_id.as_deref() {
+        None => return Err(Failure::Rejected("accountId: is required".into())),
+        Some(a) => canonical_uuid(a)
+            .ok_or_else(|| Failure::Rejected(format!("accountId: {} is not a UUID", shown(a))))?,
+    };
+    // It travels in every check message (SQS takes 256 KB) and every notification.
+    if let Some(name) = &req.report_name {
+        let n = name.chars().count();
+        if n > MAX_REPORT_NAME {
+            return Err(Failure::Rejected(format!(
+                "reportName: at most {MAX_REPORT_NAME} characters, got {n}"
+            )));
+        }
+    }
+    for s in req
+        .segments
+        .iter_mut()
+        .chain(req.comparison_segments.iter_mut())
+    {
+        if let Some(id) = canonical_uuid(&s.id) {
+            s.id = id;
+        }
+    }
     let tz_name = match &req.account_time_zone {
         Some(tz) => tz.clone(),
         None => app
@@ -77,9 +118,10 @@ pub async fn handle(
                     job_id: id.clone(),
                     // Result tables expire (REPORT_TABLE_EXPIRATION_HOURS) instead of piling up.
                     sql: match app.report_table_expiration {
-                        Some(ttl) => create_table_as_expiring(&table_ref, &q.query, now + ttl),
-                        None => create_table_as(&table_ref, &q.query),
+                        Some(ttl) => q.create_expiring_table(&table_ref, expires_at(now, ttl))?,
+                        None => q.create_table(&table_ref)?,
                     },
+                    dataset: target.dataset().to_string(),
                     labels: vec![("app".into(), "segments".into()), ("kind".into(), "report".into())],
                     batch: false,
                     maximum_bytes_billed: app.maximum_bytes_billed,
@@ -99,6 +141,21 @@ pub async fn handle(
                 started_at: now,
                 attempt: 0,
             };
+            // Recorded with its account, so its check can prove whose job it is.
+            app.ports
+                .store
+                .start_job(&JobRecord {
+                    job_id: id.clone(),
+                    account_id: account.clone(),
+                    segment_id: Some(q.segment_id.clone()),
+                    action: JobAction::QueryReportWithSegment.as_str().into(),
+                    status: QueryStatus::InProgress,
+                    bytes_billed: None,
+                    error: None,
+                    created_at: now,
+                    finished_at: None,
+                })
+                .await?;
             app.queue_check(&check, app.schedule.first_delay).await?;
             out.push(SegmentTable {
                 segment_id: q.segment_id.clone(),
@@ -129,8 +186,10 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
                 s.id
             ))
         })?;
-    if !row.is_custom {
-        s.all_data = true;
+    // Whether a segment filters nothing is the store's to say, not the
+    // request's: `allData: true` on a custom segment must not drop its filter.
+    s.all_data = !row.is_custom;
+    if s.all_data {
         return Ok(());
     }
     if !row.status {
@@ -142,39 +201,43 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
             s.id, row.query_status
         )));
     }
-    let rules: Value =
-        serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
-    let seg =
-        segments_core::parse_segment(&serde_json::json!({"id": row.id, "ruleGroups": rules}))?;
+    let (seg, _) = segments_core::stored_segment(crate::create_segment::stored_rules(&row))?;
     s.object = Some(seg.object);
     Ok(())
 }
 
 /// A request that names no segment filters by the segments its user applied
 /// to the report (`userId`, `reportName`; segment-api's `link-report`).
-async fn with_applied_segments(app: &App, request: &Value) -> Result<Value, Failure> {
+async fn with_applied_segments(app: &App, request: &Value) -> Result<Option<Value>, Failure> {
     let empty = |k: &str| {
         request
             .get(k)
             .is_none_or(|v| v.is_null() || v.as_array().is_some_and(|a| a.is_empty()))
     };
     let text = |k: &str| request.get(k).and_then(Value::as_str);
-    let mut out = request.clone();
     if let (true, true, Some(account), Some(user), Some(report)) = (
         empty("segments"),
         empty("comparisonSegments"),
-        text("accountId"),
+        text("accountId").and_then(canonical_uuid),
         text("userId"),
         text("reportName"),
     ) {
-        let ids = crate::api::reports::applied_segments(app, account, user, report)
+        let ids = crate::api::reports::applied_segments(app, &account, user, report)
             .await
             .map_err(crate::api::failure)?;
+        let mut out = request.clone();
         if let Some(o) = out.as_object_mut() {
             o.insert("segments".into(), serde_json::json!(ids));
+            return Ok(Some(out));
         }
     }
-    Ok(out)
+    Ok(None)
+}
+
+/// When a result table made at `now` expires: whole seconds, `ttl` later.
+fn expires_at(now: DateTime<Utc>, ttl: chrono::Duration) -> DateTime<Utc> {
+    let at = now + ttl;
+    at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos()))
 }
 
 fn hex8(text: &str) -> String {

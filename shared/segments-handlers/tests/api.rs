@@ -936,7 +936,7 @@ async fn report_tables_expire_after_a_day() {
     let expected = format!(
         "CREATE OR REPLACE TABLE `segments-local.{}.{table}` OPTIONS (expiration_timestamp = TIMESTAMP '{}') AS\n",
         e.app.dataset(&e.account),
-        (now + chrono::Duration::hours(24)).format("%Y-%m-%d %H:%M:%S+00")
+        (now + chrono::Duration::hours(24)).format("%Y-%m-%d %H:%M:%S+00:00")
     );
     assert!(sql.starts_with(&expected), "{sql}");
     // The warehouse ran it: the table holds the report's rows.

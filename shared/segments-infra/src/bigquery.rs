@@ -3,7 +3,7 @@
 //! status, waiting, cancelling, results; a duplicate id yields the existing job.
 
 use crate::config::BigQueryConfig;
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::{JobStatus, QueryJob, Warehouse};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -81,6 +81,23 @@ impl Authenticator for GoogleAuth {
     }
 }
 
+/// Whether a BigQuery API answer is worth retrying: 429, 5xx and the quota and
+/// rate-limit reasons (BigQuery answers those with 403) are; every other 4xx
+/// (`invalidQuery`, `invalid`, `notFound`, `accessDenied`, ...) is not.
+pub fn response_class(code: i64, reason: &str) -> ErrorClass {
+    match (code, reason) {
+        (429 | 500..=599, _) => ErrorClass::Transient,
+        (
+            _,
+            "quotaExceeded" | "rateLimitExceeded" | "backendError" | "internalError"
+            | "jobBackendError" | "jobInternalError",
+        ) => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// A BigQuery error, classified (see [`response_class`]); a failure to reach
+/// the API at all (connect, timeout, token fetch) is transient.
 fn bq(e: BQError) -> InfraError {
     match e {
         BQError::ResponseError { error } => {
@@ -91,17 +108,33 @@ fn bq(e: BQError) -> InfraError {
                 .and_then(|m| m.get("reason"))
                 .cloned()
                 .unwrap_or_default();
-            InfraError::Warehouse(format!(
-                "{} ({}{})",
+            let code = error.error.code;
+            let message = format!(
+                "{} ({code}{})",
                 error.error.message,
-                error.error.code,
                 if reason.is_empty() {
                     String::new()
                 } else {
                     format!(", {reason}")
                 }
-            ))
+            );
+            let reason = if reason.is_empty() {
+                code.to_string()
+            } else {
+                reason
+            };
+            InfraError::of_class(
+                response_class(code, &reason),
+                Service::BigQuery,
+                reason,
+                message,
+            )
         }
+        e @ (BQError::InvalidServiceAccountKey(_)
+        | BQError::InvalidServiceAccountAuthenticator(_)
+        | BQError::InvalidInstalledFlowAuthenticator(_)
+        | BQError::InvalidApplicationDefaultCredentialsAuthenticator(_)
+        | BQError::InvalidAuthorizedUserAuthenticator(_)) => InfraError::Config(e.to_string()),
         other => InfraError::Warehouse(other.to_string()),
     }
 }
@@ -385,6 +418,7 @@ impl Warehouse for BigQuery {
         let job = QueryJob {
             job_id: String::new(),
             sql: sql.to_string(),
+            dataset: String::new(),
             labels: vec![],
             batch: false,
             maximum_bytes_billed: i64::MAX,
@@ -413,5 +447,62 @@ impl Warehouse for BigQuery {
                     "this BigQuery endpoint does not report dry-run bytes".into(),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gcp_bigquery_client::error::{NestedResponseError, ResponseError};
+
+    fn api_error(code: i64, reason: &str) -> InfraError {
+        let mut detail = std::collections::HashMap::new();
+        detail.insert("reason".to_string(), reason.to_string());
+        bq(BQError::ResponseError {
+            error: ResponseError {
+                error: NestedResponseError {
+                    code,
+                    errors: vec![detail],
+                    message: format!("answer {code}"),
+                    status: String::new(),
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn given_a_refused_query_when_mapped_then_permanent_with_its_reason() {
+        for (code, reason) in [
+            (400, "invalidQuery"),
+            (400, "invalid"),
+            (404, "notFound"),
+            (403, "accessDenied"),
+        ] {
+            let e = api_error(code, reason);
+            assert_eq!(e.class(), ErrorClass::Permanent, "{code} {reason}");
+            assert_eq!(e.reason(), Some(reason));
+            assert!(
+                e.to_string().contains(&format!("({code}, {reason})")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_an_outage_or_a_limit_when_mapped_then_transient() {
+        for (code, reason) in [
+            (403, "quotaExceeded"),
+            (403, "rateLimitExceeded"),
+            (429, "rateLimitExceeded"),
+            (429, ""),
+            (500, "backendError"),
+            (503, ""),
+        ] {
+            assert_eq!(
+                api_error(code, reason).class(),
+                ErrorClass::Transient,
+                "{code} {reason}"
+            );
+        }
     }
 }

@@ -1,15 +1,40 @@
 //! The cache on Redis: plain keys with TTLs, and prefix invalidation with
 //! SCAN + UNLINK (never KEYS, which blocks the server).
 
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::Cache;
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
-fn re(e: impl std::fmt::Display) -> InfraError {
-    InfraError::Redis(e.to_string())
+/// A Redis error, classified: what the client itself calls final (a wrong
+/// type, a refused command, a bad configuration) and refused credentials are
+/// permanent; connection loss, timeouts and busy or failing-over servers are
+/// transient, as is anything that is not a `RedisError` (our own timeouts).
+fn re(e: impl std::fmt::Display + 'static) -> InfraError {
+    let any: &dyn std::any::Any = &e;
+    match any.downcast_ref::<redis::RedisError>() {
+        Some(err) => InfraError::of_class(
+            redis_class(err),
+            Service::Redis,
+            err.code()
+                .map(String::from)
+                .unwrap_or_else(|| format!("{:?}", err.kind())),
+            e.to_string(),
+        ),
+        None => InfraError::Redis(e.to_string()),
+    }
+}
+
+pub fn redis_class(e: &redis::RedisError) -> ErrorClass {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return ErrorClass::Permanent;
+    }
+    match e.retry_method() {
+        redis::RetryMethod::NoRetry => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
 }
 
 /// Escapes glob metacharacters so a prefix matches only itself.

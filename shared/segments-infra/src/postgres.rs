@@ -1,7 +1,7 @@
 //! The segment store on Postgres (tokio-postgres, pooled by deadpool). Every
 //! query is scoped by account id, and job statuses only move forward.
 
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::pg_tls;
 use crate::ports::{
     JobRecord, JobTransition, SegmentReportRow, SegmentRow, SegmentStore, SegmentWrite,
@@ -45,12 +45,38 @@ const MIGRATIONS: &[(i32, Owner, &str)] = &[
 const MIGRATION_LOCK: i64 = 0x5e6_3e47;
 
 /// tokio-postgres prints "db error" alone; the server's message says why.
+/// Classified: a server error by its SQLSTATE ([`sqlstate_class`]), anything
+/// without one (connection refused or lost, pool timeout) is transient.
 fn pg(e: impl PgDisplay) -> InfraError {
-    InfraError::Postgres(e.describe())
+    let message = e.describe();
+    match e.class() {
+        (ErrorClass::Permanent, reason) => InfraError::refused(
+            Service::Postgres,
+            reason.unwrap_or_else(|| "error".into()),
+            message,
+        ),
+        (ErrorClass::Transient, _) => InfraError::Postgres(message),
+    }
+}
+
+/// Whether a retry can help, by SQLSTATE class: connection exceptions (08),
+/// transaction rollbacks such as serialization failures and deadlocks (40),
+/// insufficient resources (53), operator intervention such as a cancelled
+/// statement or a shutdown (57), system and internal errors (58, XX) and
+/// `lock_not_available` (55P03) are transient; constraint violations (23),
+/// syntax and access errors (42), bad data (22) and the rest are permanent.
+pub fn sqlstate_class(code: &str) -> ErrorClass {
+    match code.get(..2) {
+        Some("08" | "40" | "53" | "57" | "58" | "XX") => ErrorClass::Transient,
+        _ if code == "55P03" => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
 }
 
 trait PgDisplay {
     fn describe(&self) -> String;
+    /// The class, and the SQLSTATE when the server answered one.
+    fn class(&self) -> (ErrorClass, Option<String>);
 }
 
 impl PgDisplay for tokio_postgres::Error {
@@ -60,6 +86,12 @@ impl PgDisplay for tokio_postgres::Error {
             None => with_causes(self),
         }
     }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        match self.code() {
+            Some(code) => (sqlstate_class(code.code()), Some(code.code().to_string())),
+            None => (ErrorClass::Transient, None),
+        }
+    }
 }
 
 impl PgDisplay for deadpool_postgres::PoolError {
@@ -67,6 +99,12 @@ impl PgDisplay for deadpool_postgres::PoolError {
         match self {
             deadpool_postgres::PoolError::Backend(e) => e.describe(),
             other => with_causes(other),
+        }
+    }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        match self {
+            deadpool_postgres::PoolError::Backend(e) => e.class(),
+            _ => (ErrorClass::Transient, None),
         }
     }
 }
@@ -91,11 +129,19 @@ impl PgDisplay for deadpool_postgres::BuildError {
     fn describe(&self) -> String {
         self.to_string()
     }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        (ErrorClass::Permanent, Some("pool configuration".into()))
+    }
 }
 
+/// Our own finding about what the database holds (e.g. an unknown status):
+/// reading it again gives the same answer.
 impl PgDisplay for String {
     fn describe(&self) -> String {
         self.clone()
+    }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        (ErrorClass::Permanent, Some("unexpected data".into()))
     }
 }
 
@@ -203,6 +249,54 @@ impl PoolSettings {
     }
 }
 
+/// A connection pool over a Postgres URL (`postgres://user:pass@host:port/db`)
+/// with `settings`; TLS follows the URL's `sslmode` and `sslrootcert` (see
+/// [`crate::pg_tls`]). `variable` names the setting in errors.
+pub(crate) fn pool(database_url: &str, settings: PoolSettings, variable: &str) -> Result<Pool> {
+    let max_size = settings.max_size.max(1);
+    let (url, tls) = pg_tls::split_url(database_url)?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| InfraError::Config(format!("{variable} is not a Postgres URL: {e}")))?;
+    let options = settings.options(config.get_options());
+    if !options.is_empty() {
+        config.options(&options);
+    }
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match pg_tls::client_config(&tls)? {
+        None => {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        }
+        Some(rustls) => {
+            config.ssl_mode(match tls.mode {
+                pg_tls::SslMode::Prefer => SslMode::Prefer,
+                _ => SslMode::Require,
+            });
+            Manager::from_config(config, MakeRustlsConnect::new(rustls), manager_config)
+        }
+    };
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(pg)
+}
+
+/// A Postgres error as the server worded it.
+pub(crate) fn pg_error(e: &tokio_postgres::Error) -> String {
+    e.describe()
+}
+
+/// A pool error as the server (or the pool) worded it.
+pub(crate) fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    e.describe()
+}
+
 impl PgStore {
     /// A pool over `database_url` (`postgres://user:pass@host:port/db`) with
     /// the default timeouts ([`PoolSettings::new`]).
@@ -212,39 +306,9 @@ impl PgStore {
     }
 
     pub fn connect_with(database_url: &str, settings: PoolSettings) -> Result<PgStore> {
-        let max_size = settings.max_size.max(1);
-        let (url, tls) = pg_tls::split_url(database_url)?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| InfraError::Config(format!("DATABASE_URL is not a Postgres URL: {e}")))?;
-        let options = settings.options(config.get_options());
-        if !options.is_empty() {
-            config.options(&options);
-        }
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match pg_tls::client_config(&tls)? {
-            None => {
-                config.ssl_mode(SslMode::Disable);
-                Manager::from_config(config, NoTls, manager_config)
-            }
-            Some(rustls) => {
-                config.ssl_mode(match tls.mode {
-                    pg_tls::SslMode::Prefer => SslMode::Prefer,
-                    _ => SslMode::Require,
-                });
-                Manager::from_config(config, MakeRustlsConnect::new(rustls), manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(max_size)
-            .wait_timeout(Some(std::time::Duration::from_secs(10)))
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(pg)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool: pool(database_url, settings, "DATABASE_URL")?,
+        })
     }
 
     /// A server setting (`current_setting`), e.g. `ssl`.
@@ -823,5 +887,22 @@ impl SegmentStore for PgStore {
         )
         .await
         .map_err(pg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_sqlstate_when_classified_then_outages_retry_and_refusals_do_not() {
+        for code in [
+            "08006", "08001", "40001", "40P01", "53300", "57014", "57P01", "55P03", "XX000",
+        ] {
+            assert_eq!(sqlstate_class(code), ErrorClass::Transient, "{code}");
+        }
+        for code in ["23505", "23503", "42601", "42P01", "22P02", "0A000"] {
+            assert_eq!(sqlstate_class(code), ErrorClass::Permanent, "{code}");
+        }
     }
 }

@@ -102,7 +102,7 @@ pub async fn export(app: &App, req: &Value) -> ApiResult {
         let segment_id = t
             .get("segmentId")
             .and_then(Value::as_str)
-            .filter(|s| segments_infra::postgres::is_uuid(s))
+            .and_then(segments_core::messages::canonical_uuid)
             .ok_or_else(|| {
                 ApiError::invalid(&format!("{path}.segmentId"), "must be a segment id (UUID)")
             })?;
@@ -119,7 +119,7 @@ pub async fn export(app: &App, req: &Value) -> ApiResult {
         let seg = app
             .ports
             .store
-            .segment(&account, segment_id)
+            .segment(&account, &segment_id)
             .await?
             .ok_or_else(|| {
                 ApiError::not_found(

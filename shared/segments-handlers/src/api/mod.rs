@@ -17,7 +17,10 @@ use crate::App;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
 use segments_core::ValidationErrors;
+use segments_core::messages::{canonical_uuid, decode, shown};
 use segments_infra::InfraError;
+use segments_infra::error::ErrorClass;
+use serde::Deserialize;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -92,12 +95,25 @@ fn join_path(prefix: &str, path: &str) -> String {
     }
 }
 
+impl ApiError {
+    /// Whether a retry can help: only an outage (503) is transient; every
+    /// other refusal is the request's and fails the same way again.
+    pub fn class(&self) -> ErrorClass {
+        if self.status == 503 {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+}
+
 impl From<InfraError> for ApiError {
     fn from(e: InfraError) -> Self {
-        match e {
-            InfraError::NotFound(m) => ApiError::not_found("$", m),
-            e if e.is_retryable() => ApiError::new(503, "unavailable", "$", e.to_string()),
-            e => ApiError::invalid("$", e.to_string()),
+        match (e.class(), e) {
+            (_, InfraError::NotFound(m)) => ApiError::not_found("$", m),
+            (ErrorClass::Transient, e) => ApiError::new(503, "unavailable", "$", e.to_string()),
+            // A service's refusal (a 4xx, a constraint, an invalid query) is the request's.
+            (ErrorClass::Permanent, e) => ApiError::invalid("$", e.to_string()),
         }
     }
 }
@@ -119,10 +135,9 @@ pub fn failure(e: ApiError) -> crate::Failure {
         .map(|i| format!("{}: {}", i.path, i.message))
         .collect::<Vec<_>>()
         .join("; ");
-    if e.status == 503 {
-        crate::Failure::Retry(text)
-    } else {
-        crate::Failure::Rejected(text)
+    match e.class() {
+        ErrorClass::Transient => crate::Failure::Retry(text),
+        ErrorClass::Permanent => crate::Failure::Rejected(text),
     }
 }
 
@@ -137,14 +152,11 @@ pub fn required_str<'a>(req: &'a Value, key: &str) -> ApiResult<&'a str> {
     }
 }
 
-/// A required UUID field.
-pub fn required_uuid<'a>(req: &'a Value, key: &str) -> ApiResult<&'a str> {
+/// A required UUID field, canonical (lower-cased): datasets, tables and cache
+/// keys are named after ids, so one id has one spelling.
+pub fn required_uuid(req: &Value, key: &str) -> ApiResult<String> {
     let s = required_str(req, key)?;
-    if segments_infra::postgres::is_uuid(s) {
-        Ok(s)
-    } else {
-        Err(ApiError::invalid(key, format!("{s:?} is not a UUID")))
-    }
+    canonical_uuid(s).ok_or_else(|| ApiError::invalid(key, format!("{} is not a UUID", shown(s))))
 }
 
 /// The caller's account: `accountId`, which must exist. Returns it and its time zone.
@@ -153,10 +165,42 @@ pub async fn account(app: &App, req: &Value) -> ApiResult<(String, String)> {
     let tz = app
         .ports
         .store
-        .account_time_zone(id)
+        .account_time_zone(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("accountId", format!("account {id} does not exist")))?;
-    Ok((id.to_string(), tz))
+    Ok((id, tz))
+}
+
+/// What every request says first: its action, decoded as [`Action`], so an
+/// unknown one is refused at `action` with the list of the known ones.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    action: Action,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Get,
+    List,
+    Enable,
+    Disable,
+    Test,
+    ReportSegments,
+    LinkReport,
+    UnlinkReport,
+    ApplyChart,
+    Preview,
+    Options,
+    Export,
+}
+
+/// The request's action, decoded with its path.
+fn action(req: &Value) -> ApiResult<Action> {
+    required_str(req, "action")?;
+    let envelope: Envelope =
+        decode(json!({ "action": req.get("action") })).map_err(|e| ApiError::nested("", e))?;
+    Ok(envelope.action)
 }
 
 /// The actions, by wire name.
@@ -180,24 +224,19 @@ pub async fn handle(app: &App, req: &Value, request_id: &str, now: DateTime<Utc>
     if !req.is_object() {
         return Err(ApiError::invalid("$", "a request must be a JSON object"));
     }
-    let action = required_str(req, "action")?;
-    match action {
-        "get" => segments::get(app, req).await,
-        "list" => segments::list(app, req).await,
-        "enable" => segments::set_status(app, req, true).await,
-        "disable" => segments::set_status(app, req, false).await,
-        "test" => testing::test(app, req, now).await,
-        "report-segments" => reports::list(app, req).await,
-        "link-report" => reports::link(app, req).await,
-        "unlink-report" => reports::unlink(app, req).await,
-        "apply-chart" => reports::apply_chart(app, req).await,
-        "preview" => preview::preview(app, req, request_id, now).await,
-        "options" => preview::options(app, req, request_id, now).await,
-        "export" => export::export(app, req).await,
-        other => Err(ApiError::invalid(
-            "action",
-            format!("unknown action {other:?}; one of {}", ACTIONS.join(", ")),
-        )),
+    match action(req)? {
+        Action::Get => segments::get(app, req).await,
+        Action::List => segments::list(app, req).await,
+        Action::Enable => segments::set_status(app, req, true).await,
+        Action::Disable => segments::set_status(app, req, false).await,
+        Action::Test => testing::test(app, req, now).await,
+        Action::ReportSegments => reports::list(app, req).await,
+        Action::LinkReport => reports::link(app, req).await,
+        Action::UnlinkReport => reports::unlink(app, req).await,
+        Action::ApplyChart => reports::apply_chart(app, req).await,
+        Action::Preview => preview::preview(app, req, request_id, now).await,
+        Action::Options => preview::options(app, req, request_id, now).await,
+        Action::Export => export::export(app, req).await,
     }
 }
 
@@ -212,13 +251,7 @@ pub fn parse_request(payload: &Value) -> ApiResult<Value> {
     if !request.is_object() {
         return Err(ApiError::invalid("$", "a request must be a JSON object"));
     }
-    let action = required_str(&request, "action")?;
-    if !ACTIONS.contains(&action) {
-        return Err(ApiError::invalid(
-            "action",
-            format!("unknown action {action:?}; one of {}", ACTIONS.join(", ")),
-        ));
-    }
+    action(&request)?;
     required_uuid(&request, "accountId")?;
     Ok(request)
 }
@@ -314,6 +347,62 @@ mod tests {
     fn base64_bodies_decode() {
         assert_eq!(base64_decode("eyJhIjoxfQ==").unwrap(), br#"{"a":1}"#);
         assert!(base64_decode("e$").is_none());
+    }
+
+    #[test]
+    fn every_action_decodes_and_others_are_refused_at_their_path() {
+        for a in ACTIONS {
+            assert!(action(&json!({ "action": a })).is_ok(), "{a}");
+        }
+        let e = action(&json!({"action": "delete-all"})).unwrap_err();
+        assert_eq!((e.status, e.errors[0].path.as_str()), (400, "action"));
+        assert!(
+            e.errors[0].message.contains("unknown variant `delete-all`")
+                && e.errors[0].message.contains("link-report"),
+            "{e:?}"
+        );
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        let e = action(&json!({"action": 3})).unwrap_err();
+        assert_eq!(e.errors[0].path, "action");
+    }
+
+    #[test]
+    fn outages_are_transient_and_refusals_permanent() {
+        use segments_infra::error::Service;
+        let outage = ApiError::from(InfraError::outage(Service::Postgres, "connection refused"));
+        assert_eq!(
+            (outage.status, outage.class()),
+            (503, ErrorClass::Transient)
+        );
+        assert!(matches!(failure(outage), crate::Failure::Retry(_)));
+        let refused = ApiError::from(InfraError::refused(
+            Service::BigQuery,
+            "invalidQuery",
+            "bad",
+        ));
+        assert_eq!(
+            (refused.status, refused.class()),
+            (400, ErrorClass::Permanent)
+        );
+        assert!(matches!(failure(refused), crate::Failure::Rejected(_)));
+        let missing = ApiError::from(InfraError::NotFound("segment x".into()));
+        assert_eq!(missing.status, 404);
+    }
+
+    #[test]
+    fn account_ids_are_canonical() {
+        let id = required_uuid(
+            &json!({"accountId": "0D6F4B52-6A2C-4C1E-9A8E-3B1F2F0C9D11"}),
+            "accountId",
+        )
+        .unwrap();
+        assert_eq!(id, "0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11");
+        let e = required_uuid(
+            &json!({"accountId": "0d6f4b52_6a2c_4c1e_9a8e_3b1f2f0c9d11"}),
+            "accountId",
+        )
+        .unwrap_err();
+        assert_eq!(e.errors[0].path, "accountId");
     }
 
     #[test]

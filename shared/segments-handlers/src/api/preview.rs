@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use segments_core::jobs::job_id;
 use segments_core::preview::preview_queries;
 use segments_core::sql::{
-    Expr, FromItem, Ident, Join, JoinKind, Query, Select, Target, render_query,
+    EntryField, Expr, FromItem, Ident, Join, JoinKind, Query, Select, Target, render_query,
 };
-use segments_core::time::parse_time_zone;
+use segments_core::time::{Clock, parse_time_zone};
 use segments_infra::ports::QueryJob;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -67,11 +67,18 @@ async fn remember(app: &App, key: &str, value: &Value) {
 }
 
 /// Runs one read-only query and returns its rows (each cell a JSON string or null).
-async fn run(app: &App, sql: String, id: String, max_rows: usize) -> ApiResult<Vec<Vec<Value>>> {
+async fn run(
+    app: &App,
+    target: &Target,
+    sql: String,
+    id: String,
+    max_rows: usize,
+) -> ApiResult<Vec<Vec<Value>>> {
     let w = &app.ports.warehouse;
     w.submit(&QueryJob {
         job_id: id.clone(),
         sql,
+        dataset: target.dataset().to_string(),
         labels: vec![
             ("app".into(), "segments".into()),
             ("kind".into(), "preview".into()),
@@ -169,9 +176,9 @@ async fn preview_group(
     })?;
     let h = hash16(&group.to_string());
     let id = |kind: &str| job_id("preview", &[&c.account, &h, kind, request_id]);
-    let popular = run(app, q.popular_values, id("popular"), 100).await?;
-    let sample = run(app, q.sample_values, id("sample"), 100).await?;
-    let unique = run(app, q.unique_count, id("unique"), 1).await?;
+    let popular = run(app, &c.target, q.popular_values, id("popular"), 100).await?;
+    let sample = run(app, &c.target, q.sample_values, id("sample"), 100).await?;
+    let unique = run(app, &c.target, q.unique_count, id("unique"), 1).await?;
     Ok(json!({
         "popularValues": popular.iter().map(|r| json!({
             "value": r.first().map(text).unwrap_or(Value::Null),
@@ -212,11 +219,10 @@ pub const OPTION_TYPES: &[&str] = &[
     "sales-conversion",
 ];
 
-/// Distinct `key`s of an `ARRAY<STRUCT<key, value>>` column: custom property
-/// names of an object, or event property names.
+/// Distinct `key`s of a key/value array column: custom property names of an
+/// object, or event property names. The dialect says how entries are read.
 fn keys_query(c: &Ctx, table: &str, column: &str) -> Option<String> {
     let column = Ident::new(column)?;
-    let key = Ident::new("key")?;
     let select = Select {
         distinct: true,
         from: Some(FromItem::Table {
@@ -225,19 +231,24 @@ fn keys_query(c: &Ctx, table: &str, column: &str) -> Option<String> {
         }),
         joins: vec![Join {
             kind: JoinKind::Cross,
-            item: FromItem::Unnest {
-                expr: Expr::col("o", &column),
+            item: FromItem::Entries {
+                array: Expr::col("o", &column),
                 alias: "c".into(),
             },
             on: Expr::Bool(true),
         }],
-        filter: Some(Expr::col("c", &key).is_not_null()),
+        filter: Some(Expr::Entry("c".into(), EntryField::Key).is_not_null()),
         order_by: vec![(Expr::Name(Ident::new("value")?), false)],
         limit: Some(MAX_OPTIONS),
         ..Default::default()
     }
-    .item(Expr::col("c", &key), Some("value"));
-    Some(render_query(&Query::select(select)))
+    .item(Expr::Entry("c".into(), EntryField::Key), Some("value"));
+    render_query(
+        c.target.dialect(),
+        &Query::select(select),
+        Clock::Placeholders,
+    )
+    .ok()
 }
 
 pub async fn options(app: &App, req: &Value, request_id: &str, now: DateTime<Utc>) -> ApiResult {
@@ -277,7 +288,7 @@ pub async fn options(app: &App, req: &Value, request_id: &str, now: DateTime<Utc
             ApiError::invalid("segmentObject", "the catalog names no valid column")
         })?;
         let id = job_id("options", &[&c.account, option_type, object, request_id]);
-        let rows = run(app, sql, id, MAX_OPTIONS as usize).await?;
+        let rows = run(app, &c.target, sql, id, MAX_OPTIONS as usize).await?;
         Ok(Value::Array(
             rows.iter()
                 .map(|r| json!({"value": r.first().map(text).unwrap_or(Value::Null)}))

@@ -213,8 +213,8 @@ pub async fn apply_chart(app: &App, req: &Value) -> ApiResult {
         Some(Value::Array(items)) => {
             let mut ids = Vec::new();
             for (i, v) in items.iter().enumerate() {
-                match v.as_str() {
-                    Some(id) if segments_infra::postgres::is_uuid(id) => ids.push(id.to_string()),
+                match v.as_str().and_then(segments_core::messages::canonical_uuid) {
+                    Some(id) => ids.push(id),
                     _ => {
                         return Err(ApiError::invalid(
                             &format!("segmentIds[{i}]"),

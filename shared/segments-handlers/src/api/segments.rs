@@ -94,7 +94,7 @@ pub async fn check_unique_name(
 /// The segment `segmentId` of the caller's account.
 pub async fn owned(app: &App, account: &str, req: &Value) -> ApiResult<SegmentRow> {
     let id = required_uuid(req, "segmentId")?;
-    app.ports.store.segment(account, id).await?.ok_or_else(|| {
+    app.ports.store.segment(account, &id).await?.ok_or_else(|| {
         ApiError::not_found(
             "segmentId",
             format!("segment {id} does not belong to account {account}"),
