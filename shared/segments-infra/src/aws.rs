@@ -270,7 +270,7 @@ impl ObjectStore for S3Store {
             .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| InfraError::ObjectStore(aws_error_chain(&e)))?;
+            .map_err(|e| sdk_error(Service::S3, e))?;
         Ok(())
     }
 
@@ -289,7 +289,7 @@ impl ObjectStore for S3Store {
             .key(key)
             .presigned(config)
             .await
-            .map_err(|e| InfraError::ObjectStore(aws_error_chain(&e)))?;
+            .map_err(|e| sdk_error(Service::S3, e))?;
         Ok(request.uri().to_string())
     }
 }

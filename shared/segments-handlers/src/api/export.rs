@@ -140,13 +140,12 @@ pub async fn export(app: &App, req: &Value) -> ApiResult {
             .warehouse
             .table_rows(&dataset, table, MAX_EXPORT_ROWS)
             .await
-            .map_err(|e| match e {
-                segments_infra::InfraError::Warehouse(m)
-                    if m.contains("404") || m.contains("Not found") =>
-                {
-                    ApiError::not_found(&format!("{path}.table"), format!("{table}: {m}"))
+            .map_err(|e| match e.reason() {
+                // BigQuery's 404 `notFound`, Postgres' undefined_table.
+                Some("notFound" | "404" | "42P01") => {
+                    ApiError::not_found(&format!("{path}.table"), format!("{table}: {e}"))
                 }
-                other => other.into(),
+                _ => e.into(),
             })?;
         for r in rows {
             if r.len() != width {

@@ -64,12 +64,12 @@ pub async fn test(app: &App, req: &Value, now: DateTime<Utc>) -> ApiResult {
         Err(InfraError::Unsupported(reason)) => {
             json!({"supported": false, "reason": reason, "maximumBytesBilled": cap})
         }
-        // BigQuery answers 400 (`invalidQuery`) for SQL it refuses: the
-        // segment's fault, not an outage (the adapter writes "message (code, reason)").
-        Err(InfraError::Warehouse(m)) if m.contains("(400") => {
+        // The warehouse refuses the SQL (BigQuery's 400 `invalidQuery`, a
+        // permanent refusal): the segment's fault, not an outage.
+        Err(e @ InfraError::Refused { .. }) => {
             return Err(ApiError::invalid(
                 "segment",
-                format!("the warehouse refuses the SQL: {m}"),
+                format!("the warehouse refuses the SQL: {e}"),
             ));
         }
         Err(e) => return Err(e.into()),
