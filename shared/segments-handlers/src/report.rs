@@ -60,6 +60,11 @@ pub async fn handle_request(
         }
         None => request,
     };
+    if req.segments.is_empty() && req.comparison_segments.is_empty() {
+        return Err(Failure::Rejected(
+            "segments: name at least one segment (the user applies none to this report)".into(),
+        ));
+    }
     // Ids canonical at the edge: a UUID, lower-cased (datasets, tables and
     // cache keys are named after them).
     let account = match req.account_id.as_deref() {

@@ -339,3 +339,16 @@ fn expiring_result_tables_say_when_where_the_engine_can() {
         q.create_table(&table).unwrap()
     );
 }
+
+#[test]
+fn a_request_naming_no_segment_needs_its_user_and_report() {
+    let mut v = with("segments", json!([]));
+    v["comparisonSegments"] = json!([]);
+    v.as_object_mut().unwrap().remove("userId");
+    v["reportName"] = json!("devices");
+    assert_eq!(errors(&v), ["segments: name at least one segment"]);
+    // With both, the handler filters by the segments the user applies.
+    v["userId"] = json!("3e1d2c4b-5a69-4f70-8e91-a2b3c4d5e6f7");
+    let r = parse_report_value(&v).unwrap();
+    assert!(r.segments.is_empty() && r.comparison_segments.is_empty());
+}

@@ -57,7 +57,19 @@ async fn given_four_applied_segments_when_a_fifth_is_linked_then_conflict_and_re
         positions,
         [("S1", 1), ("S2", 2), ("S3", 3), ("S4", 4)].map(|(n, p)| (n.to_string(), p))
     );
-    // A report that names no segment filters by the applied ones, in order.
+    // A report that names no segment filters by the applied ones, in order;
+    // on the queue's path too (the typed body defers to them).
+    let none_applied = json!({"accountId": ACCOUNT, "accountTimeZone": "UTC", "userId": OTHER,
+        "reportName": "devices", "object": "session",
+        "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"},
+        "dimensions": ["device_type"], "metrics": ["sessions"]});
+    let e = crate::report::handle(&app, &none_applied, "r0", now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, crate::Failure::Rejected(m) if m.starts_with("segments: name at least one segment")),
+        "{e:?}"
+    );
     let request = json!({"accountId": ACCOUNT, "accountTimeZone": "UTC", "userId": USER,
         "reportName": "devices", "object": "session",
         "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"},
@@ -71,6 +83,12 @@ async fn given_four_applied_segments_when_a_fifth_is_linked_then_conflict_and_re
         .map(|t| t.segment_id.as_str())
         .collect();
     assert_eq!(ids, [seg_id(1), seg_id(2), seg_id(3), seg_id(4)]);
+    let body = serde_json::to_vec(&request).unwrap();
+    let msg = <crate::sqs::ReportMessage as crate::sqs::Message>::decode(&body).unwrap();
+    let resp = crate::report::handle_request(&app, msg.request, &msg.json, "r2", now())
+        .await
+        .unwrap();
+    assert_eq!(resp.segment_tables.len(), 4);
     // Unlinking frees a place; unlinking again is not found.
     let unlink = json!({"action": "unlink-report", "accountId": ACCOUNT, "userId": USER,
         "reportName": "devices", "segmentId": seg_id(1)});
