@@ -7,6 +7,7 @@ use super::{ApiError, ApiResult, CACHE_TTL, account, required_str};
 use crate::App;
 use chrono::{DateTime, Utc};
 use segments_core::jobs::job_id;
+use segments_core::model::Focus;
 use segments_core::preview::preview_queries;
 use segments_core::sql::{
     EntryField, Expr, FromItem, Ident, Join, JoinKind, Query, Select, Target, render_query,
@@ -251,6 +252,38 @@ fn keys_query(c: &Ctx, table: &str, column: &str) -> Option<String> {
     .ok()
 }
 
+/// The most frequent values of an event focus' selector (event names,
+/// conversion ids): `[{value, count}]` as a preview's popular values.
+fn selector_query(app: &App, c: &Ctx, focus: Focus) -> Option<String> {
+    let (sel, source) = app.catalog.event_focus(focus)?;
+    let selector = Expr::col("o", &Ident::new(&sel.selector)?);
+    let select = Select {
+        from: Some(FromItem::Table {
+            table: c.target.checked_table(&source.table)?,
+            alias: "o".into(),
+        }),
+        filter: Some(selector.clone().is_not_null()),
+        group_by: vec![selector.clone()],
+        order_by: vec![
+            (Expr::Name(Ident::new("count")?), true),
+            (Expr::Name(Ident::new("value")?), false),
+        ],
+        limit: Some(TOP_VALUES),
+        ..Default::default()
+    }
+    .item(selector, Some("value"))
+    .item(Expr::CountStar, Some("count"));
+    render_query(
+        c.target.dialect(),
+        &Query::select(select),
+        Clock::Placeholders,
+    )
+    .ok()
+}
+
+/// Values an event option lists (the preview's popular values).
+const TOP_VALUES: u64 = 20;
+
 pub async fn options(app: &App, req: &Value, request_id: &str, now: DateTime<Utc>) -> ApiResult {
     let c = ctx(app, req).await?;
     let option_type = required_str(req, "optionType")?;
@@ -310,10 +343,7 @@ pub async fn options(app: &App, req: &Value, request_id: &str, now: DateTime<Utc
             None => json!([]),
         },
         "event-variable" => {
-            let Some((_, source)) = app
-                .catalog
-                .event_focus(segments_core::model::Focus::OtherEvent)
-            else {
+            let Some((_, source)) = app.catalog.event_focus(Focus::OtherEvent) else {
                 return Ok(json!({"options": [], "cached": false, "cacheKey": key}));
             };
             match &source.properties {
@@ -340,12 +370,26 @@ pub async fn options(app: &App, req: &Value, request_id: &str, now: DateTime<Utc
         }
         focus_type => {
             let focus = match focus_type {
-                "conversion" => "web-conversion-event",
-                "ecommerce" => "ecommerce-event",
-                "sales-conversion" => "sales-conversion-event",
-                _ => "other-event",
+                "conversion" => Focus::WebConversionEvent,
+                "ecommerce" => Focus::EcommerceEvent,
+                "sales-conversion" => Focus::SalesConversionEvent,
+                _ => Focus::OtherEvent,
             };
-            values(json!({"segmentObject": object, "conditionFocus": focus, "g0": {}})).await?
+            let sql = selector_query(app, &c, focus).ok_or_else(|| {
+                ApiError::invalid("optionType", "the catalog names no source for it")
+            })?;
+            let id = job_id("options", &[&c.account, option_type, object, request_id]);
+            let rows = run(app, &c.target, sql, id, TOP_VALUES as usize).await?;
+            Value::Array(
+                rows.iter()
+                    .map(|r| {
+                        json!({
+                            "value": r.first().map(text).unwrap_or(Value::Null),
+                            "count": r.get(1).map(number).unwrap_or(0),
+                        })
+                    })
+                    .collect(),
+            )
         }
     };
     remember(app, &key, &v).await;
