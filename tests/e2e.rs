@@ -210,6 +210,23 @@ async fn the_functions_behind_the_lambda_runtime_api() {
         vec!["Desktop", "mobile"]
     );
 
+    // segment-api: a direct invoke, a refusal with its path, and a Function URL request.
+    let got = e.invoke("segment-api", &e.event("segment-api/get.json"));
+    assert_eq!(got["result"]["id"], sessions.as_str(), "{got}");
+    assert!(
+        got["result"]["ruleGroups"].is_array() && got["result"].get("query").is_none(),
+        "{got}"
+    );
+    let bad = e.invoke("segment-api", &e.event("segment-api/bad-account.json"));
+    assert_eq!(bad["error"]["errors"][0]["path"], "accountId", "{bad}");
+    let url = e.invoke("segment-api", &e.event("segment-api/function-url.json"));
+    assert_eq!(url["statusCode"], 200, "{url}");
+    let listed: Value = serde_json::from_str(url["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        listed["result"]["segments"][0]["name"], "All Data",
+        "{listed}"
+    );
+
     // The functions log JSON lines that carry accountId, segmentId and jobId.
     let log = std::fs::read_to_string(root.join(".stack/lambda-check-bigquery-job.log"))
         .unwrap_or_default();

@@ -22,7 +22,7 @@ fi
 # cargo lambda finds zig through the venv's python (the ziglang package).
 export PATH="$ROOT/.venv/bin:$PATH"
 echo "==> cargo lambda build --release --arm64"
-cargo-lambda lambda build --release --arm64 --quiet -p create-segment -p check-bigquery-job -p segment-cronjob -p report-with-segment
+cargo-lambda lambda build --release --arm64 --quiet -p create-segment -p check-bigquery-job -p segment-cronjob -p report-with-segment -p segment-api
 
 PORT=9792
 source tests/bench/runtime_api.sh
@@ -43,6 +43,7 @@ declare -A EXPECT=(
   [check-bigquery-job]='batchItemFailures'
   [segment-cronjob]='batchItemFailures'
   [report-with-segment]='account 00000000-0000-4000-8000-000000000000 does not exist'
+  [segment-api]='account 00000000-0000-4000-8000-000000000000 does not exist'
 )
 echo "==> each binary under qemu-aarch64, one event through the runtime API"
 failed=0

@@ -29,14 +29,18 @@ QUEUES = {
     "check-bigquery-job": "check-bigquery-job",
     "segment-cronjob": "cronjob",
     "report-with-segment": "report-with-segment",
+    "segment-api": None,  # direct invokes and its Function URL; no queue
 }
-DIRECT = {"create-segment", "report-with-segment"}
+DIRECT = {"create-segment", "report-with-segment", "segment-api"}
 # Files whose messages are meant to be refused at the message level, and how many.
 MEANT_TO_FAIL = {
     "create-segment/batch-with-a-bad-message-sqs.json": 2,
     "check-bigquery-job/batch-with-a-bad-message-sqs.json": 1,
     "report-with-segment/too-many-segments.json": 1,
+    "segment-api/bad-account.json": 1,
 }
+API_ACTIONS = {"get", "list", "enable", "disable", "test", "report-segments", "link-report", "unlink-report",
+               "apply-chart", "preview", "options", "export"}
 CHECK_ACTIONS = {"create-segment", "rebuild-segment", "query-report", "query-report-with-segment"}
 
 
@@ -100,11 +104,38 @@ def report(m):
     assert all(UUID.match(i) for i in ids), "segment ids must be UUIDs"
 
 
+def api(m):
+    if "requestContext" in m:  # a Function URL request: the body is the request
+        assert m["requestContext"].get("http", {}).get("method") == "POST", "Function URL requests are POSTs"
+        m = json.loads(m["body"])
+    action = m.get("action")
+    assert action in API_ACTIONS, f"unknown action {action!r}"
+    assert UUID.match(m.get("accountId", "")), "accountId must be a UUID"
+    if action in ("get", "enable", "disable", "link-report", "unlink-report"):
+        assert UUID.match(m.get("segmentId", "")), "segmentId must be a UUID"
+    if action in ("report-segments", "link-report", "unlink-report", "apply-chart"):
+        assert UUID.match(m.get("userId", "")), "userId must be a UUID"
+        assert isinstance(m.get("reportName"), str) and 0 < len(m["reportName"]) <= 200, "reportName: 1 to 200 characters"
+    if action == "apply-chart":
+        assert len(m["segmentIds"]) <= 4 and all(UUID.match(i) for i in m["segmentIds"]), "segmentIds: at most 4 UUIDs"
+    if action == "test":
+        assert isinstance(m["segment"].get("ruleGroups"), list), "segment.ruleGroups is required"
+    if action == "preview":
+        assert isinstance(m.get("group"), dict), "group is required"
+    if action == "options":
+        assert isinstance(m.get("optionType"), str), "optionType is required"
+    if action == "export":
+        assert m["metrics"] and m["segmentTables"], "metrics and segmentTables are required"
+        for t in m["segmentTables"]:
+            assert UUID.match(t["segmentId"]) and t["table"].startswith("report_"), "segmentTables: {segmentId, table}"
+
+
 BODY = {
     "create-segment": create_segment,
     "check-bigquery-job": check_job,
     "segment-cronjob": cronjob,
     "report-with-segment": report,
+    "segment-api": api,
 }
 
 

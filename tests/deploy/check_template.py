@@ -34,6 +34,7 @@ BINARIES = {
     "CheckBigQueryJobFunction": "check-bigquery-job",
     "SegmentCronjobFunction": "segment-cronjob",
     "ReportWithSegmentFunction": "report-with-segment",
+    "SegmentApiFunction": "segment-api",
 }
 # The queues of this stack each function sends to (SQSSendMessagePolicy), and
 # the variables only some functions need (optional in config.rs, required by
@@ -43,6 +44,7 @@ SENDS_TO = {
     "CheckBigQueryJobFunction": {"CheckJobQueue", "CheckJobDeadLetterQueue"},
     "SegmentCronjobFunction": {"CronjobQueue", "CronjobDeadLetterQueue"},
     "ReportWithSegmentFunction": {"CheckJobQueue", "ReportDeadLetterQueue"},
+    "SegmentApiFunction": set(),
 }
 # Every function dead-letters a permanent failure itself (DEAD_LETTER_QUEUE_URL,
 # checked below to be the DLQ of the queue it reads).
@@ -51,6 +53,7 @@ NEEDS = {
     "CheckBigQueryJobFunction": {"DEAD_LETTER_QUEUE_URL"},
     "SegmentCronjobFunction": {"CRONJOB_QUEUE_URL", "STATIC_BUCKET", "DEAD_LETTER_QUEUE_URL"},
     "ReportWithSegmentFunction": {"DEAD_LETTER_QUEUE_URL"},
+    "SegmentApiFunction": {"STATIC_BUCKET"},
 }
 # Every function's connection budget and TLS settings come from the template.
 EVERY_FUNCTION_SETS = {"DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT_MS", "REDIS_CA_FILE"}
@@ -58,6 +61,9 @@ EVERY_FUNCTION_SETS = {"DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT_MS", "R
 # (docs/deploy.md, connection budget: a small RDS instance with room for the web app).
 CONNECTION_BUDGET = 100
 SECRETS = {"DatabaseUrl", "RedisUrl", "GoogleServiceAccountKey", "PusherSecret"}
+# Required only with WAREHOUSE=postgres (docs/postgres-warehouse.md); the
+# template deploys the BigQuery warehouse.
+ONLY_FOR_POSTGRES_WAREHOUSE = {"WAREHOUSE_URL"}
 # Read by tracing's EnvFilter, not by config.rs.
 OTHER_VARS = {"RUST_LOG"}
 
@@ -127,7 +133,12 @@ for name, fn in functions.items():
     env = {**glob.get("Environment", {}).get("Variables", {}), **props.get("Environment", {}).get("Variables", {})}
     for var in sorted(set(env) - read_vars - OTHER_VARS):
         problems.append(f"{name}: sets {var}, which the code never reads")
-    for var in sorted((required_vars | NEEDS.get(name, set()) | EVERY_FUNCTION_SETS) - set(env)):
+    # Required only by the warehouse they configure (config.rs reads them in its branch).
+    if str(env.get("WAREHOUSE", "bigquery")).lower() == "postgres":
+        needed = required_vars
+    else:
+        needed = required_vars - ONLY_FOR_POSTGRES_WAREHOUSE
+    for var in sorted((needed | NEEDS.get(name, set()) | EVERY_FUNCTION_SETS) - set(env)):
         problems.append(f"{name}: does not set {var}, which it needs")
 
     sends = set()
@@ -178,6 +189,8 @@ for name, fn in functions.items():
         for st in statements
     ):
         problems.append(f"{name}: no kms:Decrypt on KmsKeyArn")
+    if name == "SegmentApiFunction" and props.get("FunctionUrlConfig", {}).get("AuthType") != "AWS_IAM":
+        problems.append(f"{name}: its Function URL must take AuthType AWS_IAM (only the web app's signed requests)")
     if name == "SegmentCronjobFunction":
         for st in statements:
             if "s3:ListBucket" in as_list(st.get("Action")) and "Condition" in st:

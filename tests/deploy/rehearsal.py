@@ -103,8 +103,8 @@ for k, e in esms.items():
         problems.append(f"{k}: invokes $LATEST, not the live alias")
 for k, g in groups.items():
     alarms = g["Properties"].get("AlarmConfiguration", {}).get("Alarms", [])
-    if len(alarms) != 4 or not g["Properties"].get("AutoRollbackConfiguration", {}).get("Enabled"):
-        problems.append(f"{k}: deployment group without the four error alarms and auto-rollback")
+    if len(alarms) != len(functions) or not g["Properties"].get("AutoRollbackConfiguration", {}).get("Enabled"):
+        problems.append(f"{k}: deployment group without every function's error alarm and auto-rollback")
 if len(groups) != len(functions):
     problems.append(f"{len(groups)} deployment groups for {len(functions)} functions")
 roles = [r for r in res.values() if r["Type"] == "AWS::IAM::Role"]
@@ -120,13 +120,17 @@ for fn in functions:
 dlqs = [k for k, r in res.items() if r["Type"] == "AWS::SQS::Queue" and k.endswith("DeadLetterQueue")]
 if any(res[k].get("DeletionPolicy") != "Retain" for k in dlqs):
     problems.append("a dead-letter queue is not retained")
+# segment-api's Function URL: signed requests only, on the live alias.
+for k, u in ((k, r) for k, r in res.items() if r["Type"] == "AWS::Lambda::Url"):
+    if u["Properties"].get("AuthType") != "AWS_IAM" or "Alias" not in json.dumps(u["Properties"].get("TargetFunctionArn")):
+        problems.append(f"{k}: a Function URL must take AuthType AWS_IAM on the live alias")
 invoke_configs = [r for r in res.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
 if not any("OnFailure" in json.dumps(r) for r in invoke_configs):
     problems.append("no on-failure destination for the schedule")
 step("rules on the translated template", not problems,
      "; ".join(problems) if problems else
      f"{len(esms)} event sources with MaximumConcurrency on the live alias, {len(groups)} deployment groups "
-     f"with 4 error alarms and auto-rollback, kms:Decrypt in {kms_roles} roles, CA layer on {len(functions)} functions, "
+     f"with {len(functions)} error alarms and auto-rollback, kms:Decrypt in {kms_roles} roles, CA layer on {len(functions)} functions, "
      f"{len(dlqs)} retained DLQs, schedule on-failure destination")
 
 if TRANSLATE_ONLY:
@@ -138,7 +142,8 @@ for bucket in (ARTIFACTS, STATIC):
     s3.create_bucket(Bucket=bucket)
 # The "packaged" code: the host-built binaries, zipped as bootstrap.
 binaries = {"CreateSegmentFunction": "create-segment", "CheckBigQueryJobFunction": "check-bigquery-job",
-            "SegmentCronjobFunction": "segment-cronjob", "ReportWithSegmentFunction": "report-with-segment"}
+            "SegmentCronjobFunction": "segment-cronjob", "ReportWithSegmentFunction": "report-with-segment",
+            "SegmentApiFunction": "segment-api"}
 import io
 import zipfile
 for logical, binary in binaries.items():
@@ -394,10 +399,26 @@ try:
     receive(queues["CheckJobQueue"], n=10, wait=3)  # the refresh's checks
     sqs.send_message(QueueUrl=queues["ReportQueue"], MessageBody=json.dumps(report))
     out = invoke("report-with-segment", receive(queues["ReportQueue"]))
-    checks = [json.loads(r["body"])["action"] for r in receive(queues["CheckJobQueue"], n=10, wait=10)["Records"]]
+    check_bodies = [json.loads(r["body"]) for r in receive(queues["CheckJobQueue"], n=10, wait=10)["Records"]]
+    checks = [b["action"] for b in check_bodies]
     step("report-with-segment from the stack's ReportQueue",
          out.get("batchItemFailures") == [] and checks and all(a.startswith("query-report") for a in checks),
          f"{json.dumps(out)}; checks queued: {checks}")
+    # segment-api (direct invoke): the list, then the report's rows exported to the stack's bucket.
+    listed = invoke("segment-api", {"action": "list", "accountId": account})
+    names = [s["name"] for s in listed.get("result", {}).get("segments", [])]
+    step("segment-api list", names == ["All Data", "Rehearsal US sessions"], json.dumps(names))
+    tables = [{"segmentId": b["jobInputData"]["segmentId"], "table": b["jobInputData"]["resultTable"]}
+              for b in check_bodies if b["action"] == "query-report-with-segment"]
+    exported = invoke("segment-api", {"action": "export", "accountId": account, "dimensions": ["device_type"],
+                                      "metrics": ["sessions"], "segmentTables": tables})
+    url = exported.get("result", {}).get("url", "")
+    with urllib.request.urlopen(url, timeout=30) as r:
+        csv_bytes = r.read()
+    expected = b"device_type,S1:Rehearsal US sessions - sessions\r\nDesktop,1\r\nmobile,1\r\n"
+    step("segment-api export to the stack's static bucket, read through its presigned URL",
+         csv_bytes == expected and url.startswith(f"{ENV['AWS_ENDPOINT_URL']}/{STATIC}/exports/{account}/"),
+         f"{url.split('?')[0]}: {csv_bytes!r}")
     leaked = [b for b in binaries.values() if "BEGIN PRIVATE KEY" in (STACK_DIR / f"{b}.log").read_text()]
     lines = sum(len((STACK_DIR / f"{b}.log").read_text().splitlines()) for b in binaries.values())
     step("function logs at RUST_LOG=debug", not leaked, f"{lines} lines in .stack/rehearsal/*.log")

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-pub const FUNCTIONS: [&str; 4] = [
+pub const FUNCTIONS: [&str; 5] = [
     "create-segment",
     "check-bigquery-job",
     "segment-cronjob",
     "report-with-segment",
+    "segment-api",
 ];
 
 /// The local stack's variables (`.stack/env`), overridden by the process environment.

@@ -287,6 +287,20 @@ pub struct CheckJobMessage {
     pub attempt: u32,
 }
 
+/// A typed body from JSON, its error naming the field's path, not "line 1
+/// column 80": `action: unknown variant ...`.
+pub fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ValidationErrors> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let mut errs = ValidationErrors::default();
+        let path = e.path().to_string();
+        errs.push(
+            if path == "." { "$".into() } else { path },
+            e.inner().to_string(),
+        );
+        errs
+    })
+}
+
 impl CheckJobMessage {
     pub fn parse(body: &[u8]) -> Result<CheckJobMessage, ValidationErrors> {
         let v = parse_json(body)?;
@@ -305,16 +319,7 @@ impl CheckJobMessage {
         if !errs.is_empty() {
             return Err(errs);
         }
-        // The field's path, not "line 1 column 80": `action: unknown variant ...`.
-        let mut msg: CheckJobMessage = serde_path_to_error::deserialize(v).map_err(|e| {
-            let mut errs = ValidationErrors::default();
-            let path = e.path().to_string();
-            errs.push(
-                if path == "." { "$".into() } else { path },
-                e.inner().to_string(),
-            );
-            errs
-        })?;
+        let mut msg: CheckJobMessage = decode(v)?;
         msg.account_id = account_id;
         msg.job_input_data.segment_id = msg.job_input_data.segment_id.map(canonical_id);
         if msg.action.is_segment_build() && msg.job_input_data.segment_id.is_none() {

@@ -48,7 +48,8 @@ pub async fn handle(
     // segments) is recorded with its account when submitted; only the web
     // app's own `query-report` jobs are not, and those are never cancelled and
     // their rows read only from a table of the account's dataset (below).
-    let recorded = match app.ports.store.job(&msg.job_id).await? {
+    let own_job = app.ports.store.job(&msg.job_id).await?;
+    let recorded = match &own_job {
         Some(job) if job.account_id != msg.account_id => {
             return Err(Failure::Rejected(format!(
                 "job {} does not belong to account {}",
@@ -66,6 +67,24 @@ pub async fn handle(
         }
         None => false,
     };
+    // A build of a segment deleted meanwhile (delete cancelled it): nothing
+    // to record or notify; the check ends here instead of failing.
+    if let (Some(job), Some(segment_id)) = (&own_job, &msg.job_input_data.segment_id)
+        && msg.action.is_segment_build()
+        && job.segment_id.as_deref() == Some(segment_id.as_str())
+        && app
+            .ports
+            .store
+            .segment(&msg.account_id, segment_id)
+            .await?
+            .is_none()
+    {
+        tracing::info!("the segment was deleted: its build's check ends");
+        if job.status == QueryStatus::InProgress {
+            app.ports.warehouse.cancel(&msg.job_id).await?;
+        }
+        return Ok(Checked::Canceled { notified: false });
+    }
     if let Some(segment_id) = &msg.job_input_data.segment_id
         && app
             .ports

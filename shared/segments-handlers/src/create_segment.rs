@@ -70,7 +70,7 @@ pub async fn handle(
     match cmd {
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
             // Every error, structural and against the catalog, in one answer.
-            let seg = check_segment(segment, &app.catalog)?;
+            let mut seg = check_segment(segment, &app.catalog)?;
             if let Some(d) = &seg.description {
                 let n = d.chars().count();
                 if n > MAX_DESCRIPTION {
@@ -94,6 +94,17 @@ pub async fn handle(
                     seg.id
                 )));
             }
+            // Names: required, at most 200 characters, unique in the account.
+            let name = crate::api::segments::check_unique_name(
+                app,
+                account,
+                &seg.id,
+                seg.name.as_deref(),
+                "segment.name",
+            )
+            .await
+            .map_err(crate::api::failure)?;
+            seg.name = Some(name);
             let rules = segment.get("ruleGroups").cloned().unwrap_or(Value::Null);
             let action = if matches!(cmd, SegmentCommand::Create { .. }) {
                 JobAction::CreateSegment
@@ -121,6 +132,33 @@ pub async fn handle(
                 return Err(Failure::Rejected(format!(
                     "segment {segment_id} is the account's \"All Data\" segment and cannot be deleted"
                 )));
+            }
+            // A build still running would recreate the table after the drop:
+            // cancel it first and wait (briefly) until it has stopped.
+            for job in app.ports.store.running_builds(account, segment_id).await? {
+                if let Err(e) = app.ports.warehouse.cancel(&job).await {
+                    tracing::warn!(jobId = %job, error = %e, "delete: cancelling the build failed");
+                }
+                let status = app
+                    .ports
+                    .warehouse
+                    .wait(&job, std::time::Duration::from_secs(10))
+                    .await?;
+                if status.state != "DONE" {
+                    return Err(Failure::Retry(format!(
+                        "build {job} of segment {segment_id} has not stopped yet"
+                    )));
+                }
+                app.ports
+                    .store
+                    .finish_job(
+                        &job,
+                        QueryStatus::Canceled,
+                        status.total_bytes_billed,
+                        Some("segment deleted"),
+                        now,
+                    )
+                    .await?;
             }
             let target = app.target(account)?;
             let table = segments_core::model::segment_table_name(segment_id);
@@ -266,23 +304,27 @@ async fn build(
     } = *ctx;
     let target = app.target(account)?;
     let rendered = render_segment(seg, &app.catalog, &target, tz, now)?;
-    app.ports
-        .store
-        .save_segment(&SegmentWrite {
-            id: seg.id.clone(),
-            account_id: account.to_string(),
-            name: seg
-                .name
-                .clone()
-                .unwrap_or_else(|| "Untitled segment".into())
-                .chars()
-                .take(200)
-                .collect(),
-            description: seg.description.clone(),
-            rule_groups: rules.to_string(),
-            query: rendered.stored_query(),
-        })
-        .await?;
+    let write = SegmentWrite {
+        id: seg.id.clone(),
+        account_id: account.to_string(),
+        name: seg
+            .name
+            .clone()
+            .unwrap_or_else(|| "Untitled segment".into())
+            .chars()
+            .take(200)
+            .collect(),
+        description: seg.description.clone(),
+        rule_groups: rules.to_string(),
+        query: rendered.stored_query(),
+    };
+    // A new segment is stored first (its row refuses an id of another
+    // account). An existing one keeps its rules, query and status until the
+    // new build is submitted: a failed submit changes nothing.
+    let existing = app.ports.store.segment(account, &seg.id).await?.is_some();
+    if !existing {
+        app.ports.store.save_segment(&write).await?;
+    }
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
@@ -299,8 +341,30 @@ async fn build(
                 false,
             )
             .await?;
+            // Strictly ordered: the build starts once the drop has ended, so a
+            // late drop never removes the table a build just made (and left `done`).
+            let dropped = app
+                .ports
+                .warehouse
+                .wait(&drop_id, std::time::Duration::from_secs(30))
+                .await?;
+            if dropped.state != "DONE" {
+                return Err(Failure::Retry(format!(
+                    "the drop of {} (job {drop_id}) has not ended yet",
+                    rendered.table
+                )));
+            }
+            if let Some(e) = dropped.error_message {
+                return Err(Failure::Retry(format!(
+                    "the drop of {} (job {drop_id}) failed: {e}",
+                    rendered.table
+                )));
+            }
         }
         submit(app, account, &id, rendered.create_table_query, false).await?;
+        if existing {
+            app.ports.store.save_segment(&write).await?;
+        }
         app.ports
             .store
             .start_job(&JobRecord {

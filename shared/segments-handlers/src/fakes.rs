@@ -18,8 +18,8 @@ use segments_infra::config::Config;
 use segments_infra::error::Result;
 use segments_infra::faults::{Faults, Faulty};
 use segments_infra::ports::{
-    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue, SegmentRow,
-    SegmentStore, SegmentWrite, Warehouse,
+    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue,
+    SegmentReportRow, SegmentRow, SegmentStore, SegmentWrite, Warehouse,
 };
 use segments_infra::wiring::Ports;
 use serde_json::Value;
@@ -44,6 +44,9 @@ struct StoreState {
     /// With the order they started in (the real table's `started_seq`).
     jobs: Vec<(u64, JobRecord)>,
     next_seq: u64,
+    /// `"SegmentReport"` rows in insertion order (`ORDER BY created_at`).
+    links: Vec<SegmentReportRow>,
+    next_link: u64,
 }
 
 /// The segment store (`"Accounts"`, `"Segments"`, `segment_jobs`).
@@ -323,6 +326,158 @@ impl SegmentStore for FakeStore {
             .find(|(_, j)| j.job_id == job_id)
             .map(|(_, j)| j.clone()))
     }
+
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>> {
+        let s = lock(&self.state);
+        let mut jobs: Vec<&(u64, JobRecord)> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| {
+                j.account_id == account_id
+                    && j.segment_id.as_deref() == Some(segment_id)
+                    && j.status == QueryStatus::InProgress
+                    && is_build(&j.action)
+            })
+            .collect();
+        jobs.sort_by_key(|(seq, _)| *seq);
+        Ok(jobs.into_iter().map(|(_, j)| j.job_id.clone()).collect())
+    }
+
+    async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
+        let mut rows: Vec<SegmentRow> = lock(&self.state)
+            .segments
+            .iter()
+            .filter(|r| r.account_id == account_id)
+            .cloned()
+            .collect();
+        // "All Data" first, then by creation (a stable sort keeps insertion order).
+        rows.sort_by_key(|r| r.is_custom);
+        Ok(rows)
+    }
+
+    async fn set_status(&self, account_id: &str, segment_id: &str, enabled: bool) -> Result<bool> {
+        let mut s = lock(&self.state);
+        match s
+            .segments
+            .iter_mut()
+            .find(|r| r.id == segment_id && r.account_id == account_id)
+        {
+            Some(r) => {
+                r.status = enabled;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn name_in_use(&self, account_id: &str, name: &str, except_id: &str) -> Result<bool> {
+        let wanted = name.trim().to_lowercase();
+        Ok(lock(&self.state).segments.iter().any(|r| {
+            r.account_id == account_id
+                && r.id != except_id
+                && r.name.trim().to_lowercase() == wanted
+        }))
+    }
+
+    async fn segment_reports(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+    ) -> Result<Vec<SegmentReportRow>> {
+        let s = lock(&self.state);
+        Ok(s.links
+            .iter()
+            .filter(|l| {
+                l.account_id == account_id
+                    && l.user_id == user_id
+                    && l.report_name.as_deref().is_none_or(|n| n == report_name)
+            })
+            .filter_map(|l| {
+                // Joined with its segment, as the real query is.
+                let seg = s
+                    .segments
+                    .iter()
+                    .find(|r| r.id == l.segment_id && r.account_id == l.account_id)?;
+                Some(SegmentReportRow {
+                    segment_name: seg.name.clone(),
+                    ..l.clone()
+                })
+            })
+            .collect())
+    }
+
+    async fn link_report(&self, link: &SegmentReportRow) -> Result<String> {
+        let mut s = lock(&self.state);
+        if !s
+            .segments
+            .iter()
+            .any(|r| r.id == link.segment_id && r.account_id == link.account_id)
+        {
+            return Err(InfraError::NotFound(format!(
+                "segment {} does not belong to account {}",
+                link.segment_id, link.account_id
+            )));
+        }
+        // One row per (account, user, report or sticky, segment): updated in place.
+        if let Some(l) = s.links.iter_mut().find(|l| {
+            l.account_id == link.account_id
+                && l.user_id == link.user_id
+                && l.segment_id == link.segment_id
+                && l.report_name == link.report_name
+        }) {
+            l.apply = link.apply;
+            l.apply_chart = link.apply_chart;
+            l.report_type.clone_from(&link.report_type);
+            l.object.clone_from(&link.object);
+            return Ok(l.id.clone());
+        }
+        s.next_link += 1;
+        let id = format!("5e9a11c0-0000-4000-8000-{:012}", s.next_link);
+        s.links.push(SegmentReportRow {
+            id: id.clone(),
+            ..link.clone()
+        });
+        Ok(id)
+    }
+
+    async fn unlink_report(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_id: &str,
+    ) -> Result<u64> {
+        let mut s = lock(&self.state);
+        let before = s.links.len();
+        s.links.retain(|l| {
+            !(l.account_id == account_id
+                && l.user_id == user_id
+                && l.segment_id == segment_id
+                && l.report_name.as_deref().is_none_or(|n| n == report_name))
+        });
+        Ok((before - s.links.len()) as u64)
+    }
+
+    async fn apply_chart(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_ids: &[String],
+    ) -> Result<u64> {
+        let mut s = lock(&self.state);
+        let mut n = 0;
+        for l in s.links.iter_mut().filter(|l| {
+            l.account_id == account_id
+                && l.user_id == user_id
+                && l.report_name.as_deref().is_none_or(|n| n == report_name)
+        }) {
+            l.apply_chart = segment_ids.contains(&l.segment_id);
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// The cache: keys and values, TTLs ignored.
@@ -429,15 +584,23 @@ impl Queue for FakeQueue {
     }
 }
 
-/// The object store: `(bucket, key)` -> bytes.
+/// The object store: `(bucket, key)` -> bytes. Presigned URLs are
+/// `fake://{bucket}/{key}?expires={seconds}`.
 #[derive(Default)]
 pub struct FakeObjects {
     objects: Mutex<HashMap<(String, String), Vec<u8>>>,
+    content_types: Mutex<HashMap<(String, String), String>>,
 }
 
 impl FakeObjects {
     pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
         lock(&self.objects).insert((bucket.into(), key.into()), bytes.to_vec());
+    }
+    /// The content type an object was written with through the port.
+    pub fn content_type(&self, bucket: &str, key: &str) -> Option<String> {
+        lock(&self.content_types)
+            .get(&(bucket.into(), key.into()))
+            .cloned()
     }
 }
 
@@ -447,6 +610,17 @@ impl ObjectStore for FakeObjects {
         Ok(lock(&self.objects)
             .get(&(bucket.into(), key.into()))
             .cloned())
+    }
+    async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        lock(&self.objects).insert((bucket.into(), key.into()), bytes);
+        lock(&self.content_types).insert((bucket.into(), key.into()), content_type.into());
+        Ok(())
+    }
+    async fn presigned_get(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<String> {
+        Ok(format!(
+            "fake://{bucket}/{key}?expires={}",
+            expires_in.as_secs()
+        ))
     }
 }
 
@@ -734,6 +908,30 @@ impl<T: SegmentStore> SegmentStore for Shared<T> {
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
         self.0.job(job_id).await
     }
+    async fn running_builds(&self, a: &str, s: &str) -> Result<Vec<String>> {
+        self.0.running_builds(a, s).await
+    }
+    async fn segments(&self, a: &str) -> Result<Vec<SegmentRow>> {
+        self.0.segments(a).await
+    }
+    async fn set_status(&self, a: &str, s: &str, enabled: bool) -> Result<bool> {
+        self.0.set_status(a, s, enabled).await
+    }
+    async fn name_in_use(&self, a: &str, name: &str, except_id: &str) -> Result<bool> {
+        self.0.name_in_use(a, name, except_id).await
+    }
+    async fn segment_reports(&self, a: &str, u: &str, r: &str) -> Result<Vec<SegmentReportRow>> {
+        self.0.segment_reports(a, u, r).await
+    }
+    async fn link_report(&self, link: &SegmentReportRow) -> Result<String> {
+        self.0.link_report(link).await
+    }
+    async fn unlink_report(&self, a: &str, u: &str, r: &str, s: &str) -> Result<u64> {
+        self.0.unlink_report(a, u, r, s).await
+    }
+    async fn apply_chart(&self, a: &str, u: &str, r: &str, ids: &[String]) -> Result<u64> {
+        self.0.apply_chart(a, u, r, ids).await
+    }
 }
 
 #[async_trait]
@@ -774,6 +972,12 @@ impl<T: Queue> Queue for Shared<T> {
 impl<T: ObjectStore> ObjectStore for Shared<T> {
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
         self.0.get(bucket, key).await
+    }
+    async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        self.0.put(bucket, key, bytes, content_type).await
+    }
+    async fn presigned_get(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<String> {
+        self.0.presigned_get(bucket, key, expires_in).await
     }
 }
 

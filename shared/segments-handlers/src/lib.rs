@@ -2,6 +2,7 @@
 //! ports plus settings) and returns what happened; `functions/*/src/main.rs`
 //! only builds the `App` and hands events to these.
 
+pub mod api;
 pub mod check_job;
 pub mod create_segment;
 pub mod cronjob;
@@ -45,6 +46,8 @@ pub struct App {
     pub maximum_bytes_billed: i64,
     pub bytes_threshold: i64,
     pub schedule: CheckSchedule,
+    /// How long report result tables live; `None` keeps them.
+    pub report_table_expiration: Option<chrono::Duration>,
 }
 
 /// A handler's failure. `Rejected` can never succeed (bad message, invalid
@@ -146,6 +149,8 @@ impl App {
                 deadline: config.job_check_deadline_seconds,
                 ..CheckSchedule::default()
             },
+            report_table_expiration: (config.report_table_expiration_hours > 0)
+                .then(|| chrono::Duration::hours(config.report_table_expiration_hours.into())),
         }
     }
 

@@ -51,6 +51,20 @@ pub async fn handle_request(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReportResponse, Failure> {
+    // A request that names no segment uses the ones its user applied.
+    let applied = with_applied_segments(app, request).await?;
+    let request = match &applied {
+        Some(v) => {
+            req = parse_report_value(v)?;
+            v
+        }
+        None => request,
+    };
+    if req.segments.is_empty() && req.comparison_segments.is_empty() {
+        return Err(Failure::Rejected(
+            "segments: name at least one segment (the user applies none to this report)".into(),
+        ));
+    }
     // Ids canonical at the edge: a UUID, lower-cased (datasets, tables and
     // cache keys are named after them).
     let account = match req.account_id.as_deref() {
@@ -107,7 +121,11 @@ pub async fn handle_request(
                 .warehouse
                 .submit(&QueryJob {
                     job_id: id.clone(),
-                    sql: q.create_table(&table_ref)?,
+                    // Result tables expire (REPORT_TABLE_EXPIRATION_HOURS) instead of piling up.
+                    sql: match app.report_table_expiration {
+                        Some(ttl) => q.create_expiring_table(&table_ref, expires_at(now, ttl))?,
+                        None => q.create_table(&table_ref)?,
+                    },
                     dataset: target.dataset().to_string(),
                     labels: vec![("app".into(), "segments".into()), ("kind".into(), "report".into())],
                     batch: false,
@@ -179,6 +197,9 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
     if s.all_data {
         return Ok(());
     }
+    if !row.status {
+        return Err(Failure::Rejected(format!("segment {} is disabled", s.id)));
+    }
     if row.query_status != "done" {
         return Err(Failure::Rejected(format!(
             "segment {} is not built (queryStatus {})",
@@ -188,6 +209,40 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
     let (seg, _) = segments_core::stored_segment(crate::create_segment::stored_rules(&row))?;
     s.object = Some(seg.object);
     Ok(())
+}
+
+/// A request that names no segment filters by the segments its user applied
+/// to the report (`userId`, `reportName`; segment-api's `link-report`).
+async fn with_applied_segments(app: &App, request: &Value) -> Result<Option<Value>, Failure> {
+    let empty = |k: &str| {
+        request
+            .get(k)
+            .is_none_or(|v| v.is_null() || v.as_array().is_some_and(|a| a.is_empty()))
+    };
+    let text = |k: &str| request.get(k).and_then(Value::as_str);
+    if let (true, true, Some(account), Some(user), Some(report)) = (
+        empty("segments"),
+        empty("comparisonSegments"),
+        text("accountId").and_then(canonical_uuid),
+        text("userId"),
+        text("reportName"),
+    ) {
+        let ids = crate::api::reports::applied_segments(app, &account, user, report)
+            .await
+            .map_err(crate::api::failure)?;
+        let mut out = request.clone();
+        if let Some(o) = out.as_object_mut() {
+            o.insert("segments".into(), serde_json::json!(ids));
+            return Ok(Some(out));
+        }
+    }
+    Ok(None)
+}
+
+/// When a result table made at `now` expires: whole seconds, `ttl` later.
+fn expires_at(now: DateTime<Utc>, ttl: chrono::Duration) -> DateTime<Utc> {
+    let at = now + ttl;
+    at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos()))
 }
 
 fn hex8(text: &str) -> String {

@@ -132,6 +132,26 @@ fn every_event_file_parses_with_its_functions_parser() {
                     || serde_json::from_slice::<EventBridgeEvent>(b).is_ok()
             },
             "report-with-segment" => |b| segments_core::report::parse_report_request(b).is_ok(),
+            // The envelope (direct or Function URL), and a `test`'s rules.
+            "segment-api" => |b| {
+                let Ok(v) = serde_json::from_slice::<Value>(b) else {
+                    return false;
+                };
+                match segments_handlers::api::parse_request(&v) {
+                    Ok(mut r) if r["action"] == "test" => {
+                        // An unsaved segment gets a placeholder id, as the action does.
+                        r["segment"]["id"] =
+                            Value::from(segments_handlers::api::testing::UNSAVED_ID);
+                        segments_core::check_segment(
+                            &r["segment"],
+                            &segments_core::Catalog::default_catalog(),
+                        )
+                        .is_ok()
+                    }
+                    Ok(_) => true,
+                    Err(_) => false,
+                }
+            },
             other => panic!("events/{other}: no function of that name"),
         };
         for f in std::fs::read_dir(dir.path()).unwrap().flatten() {

@@ -629,10 +629,13 @@ async fn expire_all_fans_out_one_rebuild_message_per_segment() {
     e.app.create_segment_queue_url = Some(queue.clone());
     let mut segs: Vec<String> = (0..3).map(|_| uuid()).collect();
     segs.sort();
-    for s in &segs {
+    for (i, s) in segs.iter().enumerate() {
+        // Names are unique in an account.
+        let mut seg = us_sessions(s);
+        seg["name"] = json!(format!("US sessions {i}"));
         create_segment::handle(
             &e.app,
-            &create(&e.account, us_sessions(s)),
+            &create(&e.account, seg),
             &format!("m-{s}"),
             Utc::now(),
         )

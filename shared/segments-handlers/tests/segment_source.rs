@@ -30,6 +30,22 @@ impl ObjectStore for Files {
     async fn get(&self, _bucket: &str, key: &str) -> segments_infra::Result<Option<Vec<u8>>> {
         Ok(self.0.get(key).cloned())
     }
+    // Read-only: the scheduled run only reads the account files.
+    async fn put(&self, _: &str, key: &str, _: Vec<u8>, _: &str) -> segments_infra::Result<()> {
+        Err(segments_infra::InfraError::Unsupported(format!(
+            "put {key}: the test's files are read-only"
+        )))
+    }
+    async fn presigned_get(
+        &self,
+        _: &str,
+        key: &str,
+        _: std::time::Duration,
+    ) -> segments_infra::Result<String> {
+        Err(segments_infra::InfraError::Unsupported(format!(
+            "presign {key}: the test's files are read-only"
+        )))
+    }
 }
 
 struct Env {

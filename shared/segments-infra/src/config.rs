@@ -94,6 +94,9 @@ pub struct Config {
     pub pusher: PusherConfig,
     pub bytes_billed_threshold: i64,
     pub job_check_deadline_seconds: u32,
+    /// Hours a report's result table lives (`REPORT_TABLE_EXPIRATION_HOURS`,
+    /// default 24; 0 keeps them until deleted).
+    pub report_table_expiration_hours: u32,
     /// The Secrets Manager secret the secret variables came from, if any.
     pub secrets_arn: Option<String>,
     /// Postgres connections per execution environment and their timeouts.
@@ -281,6 +284,7 @@ impl Config {
             bytes_billed_threshold: v
                 .num("SEGMENT_BYTES_BILLED_THRESHOLD", DEFAULT_BYTES_THRESHOLD),
             job_check_deadline_seconds: v.num("JOB_CHECK_DEADLINE_SECONDS", 300),
+            report_table_expiration_hours: v.num("REPORT_TABLE_EXPIRATION_HOURS", 24),
             secrets_arn: v.opt("SECRETS_ARN"),
             database_pool: crate::postgres::PoolSettings {
                 max_size: v.num("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE),

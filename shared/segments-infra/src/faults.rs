@@ -3,8 +3,8 @@
 
 use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::{
-    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue, SegmentRow,
-    SegmentStore, SegmentWrite, Warehouse,
+    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue,
+    SegmentReportRow, SegmentRow, SegmentStore, SegmentWrite, Warehouse,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -142,6 +142,64 @@ impl<T: SegmentStore> SegmentStore for Faulty<T> {
         self.faults.check("store.job", Service::Postgres)?;
         self.inner.job(job_id).await
     }
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>> {
+        self.faults
+            .check("store.running_builds", Service::Postgres)?;
+        self.inner.running_builds(account_id, segment_id).await
+    }
+    async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
+        self.faults.check("store.segments", Service::Postgres)?;
+        self.inner.segments(account_id).await
+    }
+    async fn set_status(&self, account_id: &str, segment_id: &str, enabled: bool) -> Result<bool> {
+        self.faults.check("store.set_status", Service::Postgres)?;
+        self.inner.set_status(account_id, segment_id, enabled).await
+    }
+    async fn name_in_use(&self, account_id: &str, name: &str, except_id: &str) -> Result<bool> {
+        self.faults.check("store.name_in_use", Service::Postgres)?;
+        self.inner.name_in_use(account_id, name, except_id).await
+    }
+    async fn segment_reports(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+    ) -> Result<Vec<SegmentReportRow>> {
+        self.faults
+            .check("store.segment_reports", Service::Postgres)?;
+        self.inner
+            .segment_reports(account_id, user_id, report_name)
+            .await
+    }
+    async fn link_report(&self, link: &SegmentReportRow) -> Result<String> {
+        self.faults.check("store.link_report", Service::Postgres)?;
+        self.inner.link_report(link).await
+    }
+    async fn unlink_report(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_id: &str,
+    ) -> Result<u64> {
+        self.faults
+            .check("store.unlink_report", Service::Postgres)?;
+        self.inner
+            .unlink_report(account_id, user_id, report_name, segment_id)
+            .await
+    }
+    async fn apply_chart(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_ids: &[String],
+    ) -> Result<u64> {
+        self.faults.check("store.apply_chart", Service::Postgres)?;
+        self.inner
+            .apply_chart(account_id, user_id, report_name, segment_ids)
+            .await
+    }
 }
 
 #[async_trait]
@@ -189,6 +247,14 @@ impl<T: ObjectStore> ObjectStore for Faulty<T> {
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
         self.faults.check("objects.get", Service::S3)?;
         self.inner.get(bucket, key).await
+    }
+    async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        self.faults.check("objects.put", Service::S3)?;
+        self.inner.put(bucket, key, bytes, content_type).await
+    }
+    async fn presigned_get(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<String> {
+        self.faults.check("objects.presigned_get", Service::S3)?;
+        self.inner.presigned_get(bucket, key, expires_in).await
     }
 }
 

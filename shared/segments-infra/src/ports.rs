@@ -95,6 +95,58 @@ pub trait SegmentStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<JobTransition>;
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
+    /// Ids of the segment's builds still in progress (oldest first).
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>>;
+    /// Every segment of the account, "All Data" first, then by creation.
+    async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>>;
+    /// Enables or disables (`status`) a segment of the account; false when it is not the account's.
+    async fn set_status(&self, account_id: &str, segment_id: &str, enabled: bool) -> Result<bool>;
+    /// Whether another segment of the account (not `except_id`) has this name,
+    /// compared trimmed and case-insensitively.
+    async fn name_in_use(&self, account_id: &str, name: &str, except_id: &str) -> Result<bool>;
+    /// `"SegmentReport"` rows of a user's report: the report's own and the
+    /// user's sticky ones (no `reportName`), oldest first.
+    async fn segment_reports(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+    ) -> Result<Vec<SegmentReportRow>>;
+    /// Inserts or updates one `"SegmentReport"` row (keyed by account, user,
+    /// report or sticky, and segment); returns its id.
+    async fn link_report(&self, link: &SegmentReportRow) -> Result<String>;
+    /// Deletes the user's link of the segment to the report, and its sticky link.
+    async fn unlink_report(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_id: &str,
+    ) -> Result<u64>;
+    /// Sets `applyChart` on exactly `segment_ids` among the user's links of the report.
+    async fn apply_chart(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_ids: &[String],
+    ) -> Result<u64>;
+}
+
+/// A row of `"SegmentReport"`: a segment applied to a user's report.
+/// `report_name` `None` is a sticky link: every report of the user and object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentReportRow {
+    pub id: String,
+    pub account_id: String,
+    pub segment_id: String,
+    pub segment_name: String,
+    pub report_name: Option<String>,
+    pub user_id: String,
+    pub report_type: Option<String>,
+    pub object: Option<String>,
+    pub apply: bool,
+    pub apply_chart: bool,
 }
 
 #[async_trait]
@@ -129,6 +181,10 @@ pub trait Queue: Send + Sync {
 pub trait ObjectStore: Send + Sync {
     /// The object's bytes; `None` when it does not exist.
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Writes an object, replacing any with that key.
+    async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()>;
+    /// A URL that reads the object without credentials until `expires_in` has passed.
+    async fn presigned_get(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<String>;
 }
 
 /// A query job to submit.

@@ -3,7 +3,9 @@
 
 use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::pg_tls;
-use crate::ports::{JobRecord, JobTransition, SegmentRow, SegmentStore, SegmentWrite};
+use crate::ports::{
+    JobRecord, JobTransition, SegmentReportRow, SegmentRow, SegmentStore, SegmentWrite,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -685,6 +687,206 @@ impl SegmentStore for PgStore {
             Some(r) => Ok(Some(job_row(&r)?)),
             None => Ok(None),
         }
+    }
+
+    async fn running_builds(&self, account_id: &str, segment_id: &str) -> Result<Vec<String>> {
+        if !is_uuid(account_id) || !is_uuid(segment_id) {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                r#"SELECT job_id FROM segment_jobs WHERE account_id = $1::text::uuid AND segment_id = $2::text::uuid
+                     AND status = 'in-progress' AND action IN ('create-segment', 'rebuild-segment')
+                   ORDER BY started_seq"#,
+                &[&account_id, &segment_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn segments(&self, account_id: &str) -> Result<Vec<SegmentRow>> {
+        if !is_uuid(account_id) {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let sql = format!(
+            r#"SELECT {SEGMENT_COLUMNS} FROM "Segments" WHERE "accountId" = $1::text::uuid
+               ORDER BY COALESCE("isCustom", FALSE), created_at, id"#
+        );
+        let rows = c.query(&sql, &[&account_id]).await.map_err(pg)?;
+        Ok(rows.iter().map(segment_row).collect())
+    }
+
+    async fn set_status(&self, account_id: &str, segment_id: &str, enabled: bool) -> Result<bool> {
+        if !is_uuid(account_id) || !is_uuid(segment_id) {
+            return Ok(false);
+        }
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                r#"UPDATE "Segments" SET status = $3, updated_at = now()
+                   WHERE id = $1::text::uuid AND "accountId" = $2::text::uuid"#,
+                &[&segment_id, &account_id, &enabled],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn name_in_use(&self, account_id: &str, name: &str, except_id: &str) -> Result<bool> {
+        if !is_uuid(account_id) {
+            return Ok(false);
+        }
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                r#"SELECT 1 FROM "Segments" WHERE "accountId" = $1::text::uuid
+                     AND lower(btrim(name)) = lower(btrim($2)) AND id::text <> $3 LIMIT 1"#,
+                &[&account_id, &name, &except_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.is_some())
+    }
+
+    async fn segment_reports(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+    ) -> Result<Vec<SegmentReportRow>> {
+        if !is_uuid(account_id) || !is_uuid(user_id) {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                r#"SELECT r.id::text, r."accountId"::text, r."segmentId"::text, s.name, r."reportName",
+                          r."userId"::text, r."reportType", r.object, COALESCE(r.apply, TRUE), COALESCE(r."applyChart", FALSE)
+                   FROM "SegmentReport" r JOIN "Segments" s ON s.id = r."segmentId" AND s."accountId" = r."accountId"
+                   WHERE r."accountId" = $1::text::uuid AND r."userId" = $2::text::uuid
+                     AND (r."reportName" = $3 OR r."reportName" IS NULL)
+                   ORDER BY r.created_at, r.id"#,
+                &[&account_id, &user_id, &report_name],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| SegmentReportRow {
+                id: r.get(0),
+                account_id: r.get(1),
+                segment_id: r.get(2),
+                segment_name: r.get(3),
+                report_name: r.get(4),
+                user_id: r.get(5),
+                report_type: r.get(6),
+                object: r.get(7),
+                apply: r.get(8),
+                apply_chart: r.get(9),
+            })
+            .collect())
+    }
+
+    async fn link_report(&self, l: &SegmentReportRow) -> Result<String> {
+        if !is_uuid(&l.account_id) || !is_uuid(&l.user_id) || !is_uuid(&l.segment_id) {
+            return Err(InfraError::NotFound(format!(
+                "segment {} of account {}: ids must be UUIDs",
+                l.segment_id, l.account_id
+            )));
+        }
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        // One row per (account, user, report or sticky, segment), even when two calls race.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("segment-report:{}:{}", l.account_id, l.user_id)],
+        )
+        .await
+        .map_err(pg)?;
+        let existing = tx
+            .query_opt(
+                r#"SELECT id::text FROM "SegmentReport" WHERE "accountId" = $1::text::uuid AND "userId" = $2::text::uuid
+                     AND "segmentId" = $3::text::uuid AND "reportName" IS NOT DISTINCT FROM $4 LIMIT 1"#,
+                &[&l.account_id, &l.user_id, &l.segment_id, &l.report_name],
+            )
+            .await
+            .map_err(pg)?;
+        let id: String = match existing {
+            Some(r) => {
+                let id: String = r.get(0);
+                tx.execute(
+                    r#"UPDATE "SegmentReport" SET apply = $2, "applyChart" = $3, "reportType" = $4, object = $5, updated_at = now()
+                       WHERE id = $1::text::uuid"#,
+                    &[&id, &l.apply, &l.apply_chart, &l.report_type, &l.object],
+                )
+                .await
+                .map_err(pg)?;
+                id
+            }
+            None => tx
+                .query_opt(
+                    r#"INSERT INTO "SegmentReport" (id, "accountId", "segmentId", "reportName", "userId", "reportType", object, apply, "applyChart")
+                       SELECT gen_random_uuid(), s."accountId", s.id, $4, $2::text::uuid, $5, $6, $7, $8
+                       FROM "Segments" s WHERE s.id = $3::text::uuid AND s."accountId" = $1::text::uuid
+                       RETURNING id::text"#,
+                    &[&l.account_id, &l.user_id, &l.segment_id, &l.report_name, &l.report_type, &l.object, &l.apply, &l.apply_chart],
+                )
+                .await
+                .map_err(pg)?
+                .ok_or_else(|| {
+                    InfraError::NotFound(format!(
+                        "segment {} does not belong to account {}",
+                        l.segment_id, l.account_id
+                    ))
+                })?
+                .get(0),
+        };
+        tx.commit().await.map_err(pg)?;
+        Ok(id)
+    }
+
+    async fn unlink_report(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_id: &str,
+    ) -> Result<u64> {
+        if !is_uuid(account_id) || !is_uuid(user_id) || !is_uuid(segment_id) {
+            return Ok(0);
+        }
+        let c = self.client().await?;
+        c.execute(
+            r#"DELETE FROM "SegmentReport" WHERE "accountId" = $1::text::uuid AND "userId" = $2::text::uuid
+                 AND "segmentId" = $3::text::uuid AND ("reportName" = $4 OR "reportName" IS NULL)"#,
+            &[&account_id, &user_id, &segment_id, &report_name],
+        )
+        .await
+        .map_err(pg)
+    }
+
+    async fn apply_chart(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        report_name: &str,
+        segment_ids: &[String],
+    ) -> Result<u64> {
+        if !is_uuid(account_id) || !is_uuid(user_id) {
+            return Ok(0);
+        }
+        let c = self.client().await?;
+        c.execute(
+            r#"UPDATE "SegmentReport" SET "applyChart" = ("segmentId"::text = ANY($4)), updated_at = now()
+               WHERE "accountId" = $1::text::uuid AND "userId" = $2::text::uuid
+                 AND ("reportName" = $3 OR "reportName" IS NULL)"#,
+            &[&account_id, &user_id, &report_name, &segment_ids],
+        )
+        .await
+        .map_err(pg)
     }
 }
 

@@ -72,6 +72,22 @@ impl SegmentReportQuery {
         };
         render_statement(table.dialect(), &s, self.clock)
     }
+
+    /// [`SegmentReportQuery::create_table`] for a result table the warehouse
+    /// deletes at `expires_at` where the dialect can say so (BigQuery's
+    /// `OPTIONS (expiration_timestamp = ...)`).
+    pub fn create_expiring_table(
+        &self,
+        table: &TableRef,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, CoreError> {
+        let s = Statement::CreateOrReplaceExpiringTable {
+            table: table.clone(),
+            query: &self.ast,
+            expires_at,
+        };
+        render_statement(table.dialect(), &s, self.clock)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -164,7 +164,15 @@ pub fn parse_report_value(v: &Value) -> Result<ReportRequest, ValidationErrors> 
     }
     let segments = segment_list(v, "segments", &mut errs);
     let comparison_segments = segment_list(v, "comparisonSegments", &mut errs);
-    if segments.is_empty() && comparison_segments.is_empty() && errs.is_empty() {
+    // A request that names no segment but its user and report filters by the
+    // segments that user applies to the report (the handler looks them up).
+    let names_its_report = ["userId", "reportName"].iter().all(|k| {
+        v.get(*k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    });
+    if segments.is_empty() && comparison_segments.is_empty() && errs.is_empty() && !names_its_report
+    {
         errs.push("segments", "name at least one segment");
     }
     let whole = |key: &str, default: u64, max: u64, errs: &mut ValidationErrors| -> u64 {

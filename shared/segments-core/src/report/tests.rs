@@ -311,3 +311,44 @@ fn report_result_tables_are_created_in_the_targets_dialect() {
         )
     );
 }
+
+#[test]
+fn expiring_result_tables_say_when_where_the_engine_can() {
+    let req = parse_report_value(&with("metrics", json!(["sessions"]))).unwrap();
+    let tz = crate::time::parse_time_zone("UTC").unwrap();
+    let now = crate::time::parse_now("2024-07-01T00:00:00Z").unwrap();
+    let at = crate::time::parse_now("2024-07-02T00:00:00Z").unwrap();
+    let target = Target::new("p", "d").unwrap();
+    let out = render_report(&req, &Catalog::default_catalog(), &target, &tz, now).unwrap();
+    let q = &out.segments[0];
+    let table = target.checked_table("report_a1_0123abcd").unwrap();
+    assert_eq!(
+        q.create_expiring_table(&table, at).unwrap(),
+        format!(
+            "CREATE OR REPLACE TABLE `p.d.report_a1_0123abcd` OPTIONS (expiration_timestamp = TIMESTAMP '2024-07-02 00:00:00+00:00') AS\n{}",
+            q.query
+        )
+    );
+    // Postgres has no table expiry: the same statement as without one.
+    let pg = Target::schema(crate::sql::DialectKind::Postgres, "d").unwrap();
+    let out = render_report(&req, &Catalog::default_catalog(), &pg, &tz, now).unwrap();
+    let q = &out.segments[0];
+    let table = pg.checked_table("report_a1_0123abcd").unwrap();
+    assert_eq!(
+        q.create_expiring_table(&table, at).unwrap(),
+        q.create_table(&table).unwrap()
+    );
+}
+
+#[test]
+fn a_request_naming_no_segment_needs_its_user_and_report() {
+    let mut v = with("segments", json!([]));
+    v["comparisonSegments"] = json!([]);
+    v.as_object_mut().unwrap().remove("userId");
+    v["reportName"] = json!("devices");
+    assert_eq!(errors(&v), ["segments: name at least one segment"]);
+    // With both, the handler filters by the segments the user applies.
+    v["userId"] = json!("3e1d2c4b-5a69-4f70-8e91-a2b3c4d5e6f7");
+    let r = parse_report_value(&v).unwrap();
+    assert!(r.segments.is_empty() && r.comparison_segments.is_empty());
+}

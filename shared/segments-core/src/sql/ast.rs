@@ -380,6 +380,14 @@ pub enum Statement<'q> {
         table: TableRef,
         query: &'q Query,
     },
+    /// [`Statement::CreateOrReplaceTable`] for a table the engine deletes by
+    /// itself at `expires_at` (report result tables). An engine without table
+    /// expiry keeps the table.
+    CreateOrReplaceExpiringTable {
+        table: TableRef,
+        query: &'q Query,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Makes `table` (one column, `key`) equal to `source`: inserts the rows
     /// `source` has and `table` lacks, deletes the rows `table` has and
     /// `source` lacks, leaves the others alone. A dialect may need several

@@ -113,6 +113,22 @@ impl Dialect for BigQuery {
         w.query(query);
     }
 
+    /// `OPTIONS (expiration_timestamp = ...)`: BigQuery deletes the table then.
+    fn create_or_replace_expiring_table(
+        &self,
+        w: &mut Writer,
+        table: &TableRef,
+        query: &Query,
+        expires_at: DateTime<Utc>,
+    ) {
+        w.push("CREATE OR REPLACE TABLE ");
+        w.table(table);
+        w.push(" OPTIONS (expiration_timestamp = ");
+        self.timestamp_literal(w.out(), expires_at);
+        w.push(") AS\n");
+        w.query(query);
+    }
+
     /// One MERGE: BigQuery has `WHEN NOT MATCHED BY SOURCE`.
     fn sync_table(&self, w: &mut Writer, table: &TableRef, source: &Query, key: &Ident) {
         w.push("MERGE ");

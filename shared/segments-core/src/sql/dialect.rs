@@ -212,6 +212,19 @@ pub trait Dialect: Send + Sync {
         w.query(query);
     }
 
+    /// [`Dialect::create_or_replace_table`] for a table the engine deletes at
+    /// `expires_at`. Default, for engines without table expiry: the same
+    /// statement, and the table stays until it is dropped.
+    fn create_or_replace_expiring_table(
+        &self,
+        w: &mut Writer,
+        table: &TableRef,
+        query: &Query,
+        _expires_at: DateTime<Utc>,
+    ) {
+        self.create_or_replace_table(w, table, query);
+    }
+
     /// Makes the one-column `table` equal to `source` on `key` (see
     /// [`super::Statement::Sync`]) without rewriting unchanged rows. Default,
     /// for engines without `MERGE ... WHEN NOT MATCHED BY SOURCE`: a DELETE of

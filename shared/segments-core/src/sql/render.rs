@@ -22,6 +22,11 @@ pub fn render_statement(
         Statement::CreateOrReplaceTable { table, query } => {
             dialect.create_or_replace_table(&mut w, table, query)
         }
+        Statement::CreateOrReplaceExpiringTable {
+            table,
+            query,
+            expires_at,
+        } => dialect.create_or_replace_expiring_table(&mut w, table, query, *expires_at),
         Statement::Sync { table, source, key } => dialect.sync_table(&mut w, table, source, key),
         Statement::DropTableIfExists(t) => dialect.drop_table_if_exists(&mut w, t),
         Statement::CreateTableIfNotExists { table, columns } => {

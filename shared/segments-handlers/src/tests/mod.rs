@@ -2,6 +2,7 @@
 //! no stack, milliseconds. The stack tests (`tests/flow.rs`, `tests/dlq.rs`)
 //! show the same flows against the real services.
 
+mod api;
 mod check_job;
 mod create_segment;
 mod cronjob;
