@@ -2,6 +2,7 @@
 //! Exit codes: 0 ok, 2 invalid input (errors with their paths on stderr), 1 I/O failure.
 
 use clap::{Parser, Subcommand};
+use segments_core::history::{Run, render_run};
 use segments_core::report::{parse_report_request, render_report};
 use segments_core::time::{parse_now, parse_time_zone, substitute};
 use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
@@ -43,6 +44,27 @@ enum Command {
         request: PathBuf,
         #[command(flatten)]
         at: RenderArgs,
+    },
+    /// Print {"sql"}: the statements of one run (SPEC §11) as the functions submit them.
+    RunSql {
+        #[arg(long)]
+        segment: PathBuf,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long = "time-zone")]
+        time_zone: String,
+        #[arg(long)]
+        now: String,
+        #[arg(long = "run-id")]
+        run_id: String,
+        #[arg(long, default_value_t = 1)]
+        revision: i64,
+        #[arg(long, default_value = "bigquery")]
+        dialect: String,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
     },
     /// Exit 0 for a valid segment, or 2 listing every error with its path.
     Validate {
@@ -146,6 +168,42 @@ fn run(cli: Cli) -> Result<String, Failure> {
             let (tz, now, target, catalog) = at.resolve()?;
             let req = parse_report_request(&read(&request)?).map_err(CoreError::from)?;
             json(&render_report(&req, &catalog, &target, &tz, now)?)
+        }
+        Command::RunSql {
+            segment,
+            project,
+            dataset,
+            time_zone,
+            now,
+            run_id,
+            revision,
+            dialect,
+            catalog: cat,
+        } => {
+            if dialect != "bigquery" {
+                return Err(Failure::Invalid(format!(
+                    "--dialect {dialect:?}: run-sql supports bigquery"
+                )));
+            }
+            let project = project.ok_or_else(|| {
+                Failure::Invalid("--project is required for the bigquery dialect".into())
+            })?;
+            let (tz, now) = (parse_time_zone(&time_zone)?, parse_now(&now)?);
+            let target = target(&project, &dataset)?;
+            let catalog = catalog(cat.as_deref())?;
+            let seg = check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
+            let run = render_run(
+                &seg,
+                &catalog,
+                &target,
+                &tz,
+                now,
+                Run {
+                    run_id: &run_id,
+                    revision,
+                },
+            )?;
+            json(&serde_json::json!({ "sql": run.sql }))
         }
         Command::Validate {
             segment,

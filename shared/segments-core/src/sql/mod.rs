@@ -3,7 +3,9 @@
 
 mod render;
 
-pub use render::{create_table_as, drop_table, render_query, render_statement, string_literal};
+pub use render::{
+    create_table_as, drop_table, render_query, render_script, render_statement, string_literal,
+};
 
 use crate::time::{DayRef, TimeRef};
 use std::borrow::Cow;
@@ -300,4 +302,48 @@ pub enum Statement<'q> {
         key: Ident,
     },
     DropTableIfExists(TableRef),
+    /// Creates an empty table when missing; BigQuery partitions it by day of
+    /// `partition_by_day` (a TIMESTAMP column) and clusters it by `cluster_by`.
+    CreateTableIfNotExists {
+        table: TableRef,
+        columns: Vec<ColumnDef>,
+        partition_by_day: Option<Ident>,
+        cluster_by: Vec<Ident>,
+    },
+    /// `CREATE OR REPLACE TABLE` for a scratch table that the warehouse drops
+    /// by itself `expire_hours` after creation, should its owner never do it.
+    CreateOrReplaceScratchTable {
+        table: TableRef,
+        query: &'q Query,
+        expire_hours: u32,
+    },
+    /// `INSERT INTO table (columns) <query>`.
+    InsertSelect {
+        table: TableRef,
+        columns: Vec<Ident>,
+        query: &'q Query,
+    },
+}
+
+/// Column types of the tables the functions create themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    String,
+    Int64,
+    Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: Ident,
+    pub kind: ColumnKind,
+}
+
+impl ColumnDef {
+    pub(crate) const fn fixed(name: &'static str, kind: ColumnKind) -> ColumnDef {
+        ColumnDef {
+            name: Ident::fixed(name),
+            kind,
+        }
+    }
 }

@@ -76,8 +76,90 @@ pub fn render_statement(s: &Statement) -> String {
             out.push_str("DROP TABLE IF EXISTS ");
             table_ref(&mut out, t);
         }
+        Statement::CreateTableIfNotExists {
+            table,
+            columns,
+            partition_by_day,
+            cluster_by,
+        } => {
+            out.push_str("CREATE TABLE IF NOT EXISTS ");
+            table_ref(&mut out, table);
+            out.push_str(" (");
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                quote_ident(&mut out, &c.name);
+                out.push(' ');
+                out.push_str(column_type(c.kind));
+            }
+            out.push(')');
+            if let Some(col) = partition_by_day {
+                // Day partitions of a TIMESTAMP column; BigQuery reads this as
+                // `DATE(col)` does, and the emulator accepts only this spelling.
+                out.push_str("\nPARTITION BY TIMESTAMP_TRUNC(");
+                quote_ident(&mut out, col);
+                out.push_str(", DAY)");
+            }
+            if !cluster_by.is_empty() {
+                out.push_str("\nCLUSTER BY ");
+                for (i, c) in cluster_by.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    quote_ident(&mut out, c);
+                }
+            }
+        }
+        Statement::CreateOrReplaceScratchTable {
+            table,
+            query: q,
+            expire_hours,
+        } => {
+            out.push_str("CREATE OR REPLACE TABLE ");
+            table_ref(&mut out, table);
+            let _ = write!(
+                out,
+                "\nOPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {expire_hours} HOUR)) AS\n"
+            );
+            query(&mut out, q, 0);
+        }
+        Statement::InsertSelect {
+            table,
+            columns,
+            query: q,
+        } => {
+            out.push_str("INSERT INTO ");
+            table_ref(&mut out, table);
+            out.push_str(" (");
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                quote_ident(&mut out, c);
+            }
+            out.push_str(")\n");
+            query(&mut out, q, 0);
+        }
     }
     out
+}
+
+fn column_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::String => "STRING",
+        ColumnKind::Int64 => "INT64",
+        ColumnKind::Timestamp => "TIMESTAMP",
+    }
+}
+
+/// Statements run in order as one job: separated by `;`, no scripting.
+pub fn render_script(statements: &[Statement]) -> String {
+    statements
+        .iter()
+        .map(render_statement)
+        .collect::<Vec<_>>()
+        .join(";\n")
 }
 
 /// `CREATE OR REPLACE TABLE <table> AS <query>` around an already rendered query.

@@ -1,0 +1,381 @@
+//! A run of a segment (SPEC §11): statements that leave the segment table equal
+//! to its members at T and record the population and the membership changes, once per run id.
+//!
+//! The run, as one job of `;`-separated statements (no scripting):
+//! 1. create `segment_membership_changes` and `segment_population` when missing;
+//! 2. create the segment table empty when missing (its previous members P are then none);
+//! 3. materialise the members M once into a scratch table `segment_{id}__run_{hash}`
+//!    (the only statement that reads the sources);
+//! 4. insert one change row per id of M − P and P − M, unless this run already wrote
+//!    changes or its population row;
+//! 5. insert the population row, unless this run already did; entered and exited are
+//!    counted from the change rows of this run, so the two tables always agree;
+//! 6. replace the segment table with M (readers never see it missing or half built);
+//! 7. drop the scratch table (it also expires on its own after a day).
+//!
+//! Every insert is one atomic statement guarded by the rows it would write, so a run
+//! executed again (a redelivered message, a retried job with the same id, or a
+//! job that died between statements) adds nothing twice.
+
+use crate::catalog::Catalog;
+use crate::compile::{OBJECT_ID, members_query};
+use crate::error::CoreError;
+use crate::model::Segment;
+use crate::sql::*;
+use crate::time::{TimeRef, substitute};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub const CHANGES_TABLE: &str = "segment_membership_changes";
+pub const POPULATION_TABLE: &str = "segment_population";
+/// Hours after which the warehouse drops a scratch table a run left behind.
+pub const SCRATCH_EXPIRY_HOURS: u32 = 24;
+
+/// `change` values of [`CHANGES_TABLE`].
+pub const ENTERED: &str = "entered";
+pub const EXITED: &str = "exited";
+
+const SEGMENT_ID: &str = "segment_id";
+const RUN_ID: &str = "run_id";
+const CHANGE: &str = "change";
+const CHANGED_AT: &str = "changed_at";
+const RAN_AT: &str = "ran_at";
+const REVISION: &str = "revision";
+const POPULATION: &str = "population";
+
+/// One run: its id (the job id) and the revision of the rules it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run<'a> {
+    pub run_id: &'a str,
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderedRun {
+    /// `segment_{id}`.
+    pub table: String,
+    /// The scratch table holding M while the run executes.
+    pub run_table: String,
+    /// The statements, separated by `;`, with every instant resolved.
+    pub sql: String,
+    pub statements: usize,
+}
+
+/// `segment_{id}__run_{16 hex digits of sha256(run id)}`: any run id gives a valid,
+/// distinct-enough name, so two runs of one segment never share a scratch table.
+pub fn run_table_name(segment_id: &str, run_id: &str) -> String {
+    let digest = Sha256::digest(run_id.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}__run_{hex}",
+        crate::model::segment_table_name(segment_id)
+    )
+}
+
+fn changes_columns() -> Vec<ColumnDef> {
+    vec![
+        ColumnDef::fixed(SEGMENT_ID, ColumnKind::String),
+        ColumnDef::fixed(RUN_ID, ColumnKind::String),
+        ColumnDef::fixed(OBJECT_ID, ColumnKind::String),
+        ColumnDef::fixed(CHANGE, ColumnKind::String),
+        ColumnDef::fixed(CHANGED_AT, ColumnKind::Timestamp),
+    ]
+}
+
+fn population_columns() -> Vec<ColumnDef> {
+    vec![
+        ColumnDef::fixed(SEGMENT_ID, ColumnKind::String),
+        ColumnDef::fixed(RUN_ID, ColumnKind::String),
+        ColumnDef::fixed(RAN_AT, ColumnKind::Timestamp),
+        ColumnDef::fixed(REVISION, ColumnKind::Int64),
+        ColumnDef::fixed(POPULATION, ColumnKind::Int64),
+        ColumnDef::fixed(ENTERED, ColumnKind::Int64),
+        ColumnDef::fixed(EXITED, ColumnKind::Int64),
+    ]
+}
+
+fn names(cols: &[ColumnDef]) -> Vec<Ident> {
+    cols.iter().map(|c| c.name.clone()).collect()
+}
+
+/// The `CREATE TABLE IF NOT EXISTS` of both history tables.
+pub fn history_tables(target: &Target) -> Vec<Statement<'static>> {
+    vec![
+        Statement::CreateTableIfNotExists {
+            table: target.table(CHANGES_TABLE),
+            columns: changes_columns(),
+            partition_by_day: Some(Ident::fixed(CHANGED_AT)),
+            cluster_by: vec![Ident::fixed(SEGMENT_ID), Ident::fixed(RUN_ID)],
+        },
+        Statement::CreateTableIfNotExists {
+            table: target.table(POPULATION_TABLE),
+            columns: population_columns(),
+            partition_by_day: Some(Ident::fixed(RAN_AT)),
+            cluster_by: vec![Ident::fixed(SEGMENT_ID), Ident::fixed(RUN_ID)],
+        },
+    ]
+}
+
+fn col(alias: &'static str, name: &'static str) -> Expr {
+    Expr::Column(alias.into(), Ident::fixed(name))
+}
+
+fn from(table: TableRef, alias: &'static str) -> Option<FromItem> {
+    Some(FromItem::Table {
+        table,
+        alias: alias.into(),
+    })
+}
+
+/// `SELECT a.object_id FROM table AS a`.
+fn ids_of(table: &TableRef) -> Query {
+    Query::select(
+        Select {
+            from: from(table.clone(), "a"),
+            ..Select::default()
+        }
+        .item(col("a", OBJECT_ID), None),
+    )
+}
+
+/// `NOT EXISTS (rows of this run in table)`.
+fn run_absent(table: TableRef, segment_id: &str, run_id: &str) -> Expr {
+    let filter = Expr::and(vec![
+        col("h", SEGMENT_ID).eq(Expr::str(segment_id)),
+        col("h", RUN_ID).eq(Expr::str(run_id)),
+    ]);
+    Expr::Not(Box::new(Expr::Exists(Box::new(Query::select(
+        Select {
+            from: from(table, "h"),
+            filter: Some(filter),
+            ..Select::default()
+        }
+        .item(Expr::Int(1), None),
+    )))))
+}
+
+/// Ids of `a` not in `b`, each tagged with `change`.
+fn difference(a: &TableRef, b: &TableRef, change: &str) -> Query {
+    let diff = Query::Set(SetOp::ExceptDistinct, vec![ids_of(a), ids_of(b)]);
+    Query::select(
+        Select {
+            from: Some(FromItem::Subquery {
+                query: Box::new(diff),
+                alias: "d".into(),
+            }),
+            ..Select::default()
+        }
+        .item(col("d", OBJECT_ID), Some(OBJECT_ID))
+        .item(Expr::str(change), Some(CHANGE)),
+    )
+}
+
+/// The statements of one run, with `now` still a placeholder.
+pub fn run_statements_text(
+    seg: &Segment,
+    catalog: &Catalog,
+    target: &Target,
+    run: Run<'_>,
+) -> Result<(String, usize, String), CoreError> {
+    let members = members_query(seg, catalog, target)?;
+    let table_name = seg.table_name();
+    let run_name = run_table_name(&seg.id, run.run_id);
+    let segment = target.table(&table_name);
+    let scratch = target.table(&run_name);
+    let changes = target.table(CHANGES_TABLE);
+    let population = target.table(POPULATION_TABLE);
+    let (sid, rid) = (seg.id.as_str(), run.run_id);
+
+    let changes_rows = Query::select(
+        Select {
+            from: Some(FromItem::Subquery {
+                query: Box::new(Query::Set(
+                    SetOp::UnionAll,
+                    vec![
+                        difference(&scratch, &segment, ENTERED),
+                        difference(&segment, &scratch, EXITED),
+                    ],
+                )),
+                alias: "c".into(),
+            }),
+            filter: Some(Expr::and(vec![
+                run_absent(population.clone(), sid, rid),
+                run_absent(changes.clone(), sid, rid),
+            ])),
+            ..Select::default()
+        }
+        .item(Expr::str(sid), Some(SEGMENT_ID))
+        .item(Expr::str(rid), Some(RUN_ID))
+        .item(col("c", OBJECT_ID), Some(OBJECT_ID))
+        .item(col("c", CHANGE), Some(CHANGE))
+        .item(Expr::Time(TimeRef::Now), Some(CHANGED_AT)),
+    );
+
+    let size = Query::select(
+        Select {
+            from: from(scratch.clone(), "m"),
+            ..Select::default()
+        }
+        .item(Expr::CountStar, Some(POPULATION)),
+    );
+    let count = |change: &str| Expr::func("COUNTIF", vec![col("h", CHANGE).eq(Expr::str(change))]);
+    let moved = Query::select(
+        Select {
+            from: from(changes.clone(), "h"),
+            filter: Some(Expr::and(vec![
+                col("h", SEGMENT_ID).eq(Expr::str(sid)),
+                col("h", RUN_ID).eq(Expr::str(rid)),
+            ])),
+            ..Select::default()
+        }
+        .item(count(ENTERED), Some(ENTERED))
+        .item(count(EXITED), Some(EXITED)),
+    );
+    let population_row = Query::select(
+        Select {
+            from: Some(FromItem::Subquery {
+                query: Box::new(size),
+                alias: "m".into(),
+            }),
+            joins: vec![Join {
+                kind: JoinKind::Cross,
+                item: FromItem::Subquery {
+                    query: Box::new(moved),
+                    alias: "c".into(),
+                },
+                on: Expr::Bool(true),
+            }],
+            filter: Some(run_absent(population.clone(), sid, rid)),
+            ..Select::default()
+        }
+        .item(Expr::str(sid), Some(SEGMENT_ID))
+        .item(Expr::str(rid), Some(RUN_ID))
+        .item(Expr::Time(TimeRef::Now), Some(RAN_AT))
+        .item(Expr::Int(run.revision), Some(REVISION))
+        .item(col("m", POPULATION), Some(POPULATION))
+        .item(col("c", ENTERED), Some(ENTERED))
+        .item(col("c", EXITED), Some(EXITED)),
+    );
+    let new_members = ids_of(&scratch);
+
+    let mut statements = history_tables(target);
+    statements.extend([
+        Statement::CreateTableIfNotExists {
+            table: segment.clone(),
+            columns: vec![ColumnDef::fixed(OBJECT_ID, ColumnKind::String)],
+            partition_by_day: None,
+            cluster_by: vec![],
+        },
+        Statement::CreateOrReplaceScratchTable {
+            table: scratch.clone(),
+            query: &members,
+            expire_hours: SCRATCH_EXPIRY_HOURS,
+        },
+        Statement::InsertSelect {
+            table: changes,
+            columns: names(&changes_columns()),
+            query: &changes_rows,
+        },
+        Statement::InsertSelect {
+            table: population,
+            columns: names(&population_columns()),
+            query: &population_row,
+        },
+        Statement::CreateOrReplaceTable {
+            table: segment,
+            query: &new_members,
+        },
+        Statement::DropTableIfExists(scratch),
+    ]);
+    Ok((render_script(&statements), statements.len(), run_name))
+}
+
+/// The run's SQL as the functions submit it: every instant resolved for `now` in `tz`.
+pub fn render_run(
+    seg: &Segment,
+    catalog: &Catalog,
+    target: &Target,
+    tz: &Tz,
+    now: DateTime<Utc>,
+    run: Run<'_>,
+) -> Result<RenderedRun, CoreError> {
+    let (text, statements, run_table) = run_statements_text(seg, catalog, target, run)?;
+    Ok(RenderedRun {
+        table: seg.table_name(),
+        run_table,
+        sql: substitute(&text, tz, now)?,
+        statements,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_segment;
+    use serde_json::json;
+
+    fn seg(id: &str) -> Segment {
+        parse_segment(
+            &json!({"id": id, "ruleGroups": [{"mainOperator": "include", "segmentObject": "session",
+            "conditionFocus": "property",
+            "g0": {"type": "dimension", "key": "country", "condition": "equals", "value": "US"}}]}),
+        )
+        .unwrap()
+    }
+
+    fn render(run_id: &str, revision: i64) -> RenderedRun {
+        let target = Target::new("p", "d").unwrap();
+        let now = DateTime::parse_from_rfc3339("2024-06-15T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        render_run(
+            &seg("7b0c1f0e-3f1a-4a59-9a53-2f1c7d7f3b11"),
+            &Catalog::default_catalog(),
+            &target,
+            &chrono_tz::UTC,
+            now,
+            Run { run_id, revision },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn scratch_tables_are_valid_names_distinct_per_run() {
+        let a = run_table_name("7b0c-1f", "job `1`; DROP");
+        assert!(is_identifier(&a), "{a}");
+        assert!(a.starts_with("segment_7b0c_1f__run_"));
+        assert_ne!(a, run_table_name("7b0c-1f", "job 2"));
+        assert_eq!(a, run_table_name("7b0c-1f", "job `1`; DROP"));
+    }
+
+    #[test]
+    fn the_sources_are_read_by_one_statement_only() {
+        let r = render("run-1", 3);
+        let parts: Vec<&str> = r.sql.split(";\n").collect();
+        assert_eq!(parts.len(), r.statements);
+        assert_eq!(r.statements, 8);
+        let reading = parts
+            .iter()
+            .filter(|s| s.contains("`p.d.sessions`"))
+            .count();
+        assert_eq!(reading, 1, "{}", r.sql);
+        assert!(parts[3].contains("__run_") && parts[3].contains("`p.d.sessions`"));
+        assert!(!r.sql.contains("{{"), "unresolved placeholder: {}", r.sql);
+        assert!(r.sql.contains("TIMESTAMP '2024-06-15 12:00:00+00:00'"));
+        assert!(r.sql.contains(", 3 AS `revision`"));
+    }
+
+    #[test]
+    fn run_sql_snapshot() {
+        insta::assert_snapshot!(render("segments_refresh_segment_0123", 2).sql);
+    }
+
+    #[test]
+    fn a_run_id_is_a_literal_never_sql() {
+        let r = render("x' OR TRUE; --", 1);
+        assert!(r.sql.contains(r"'x\' OR TRUE; --'"), "{}", r.sql);
+    }
+}
