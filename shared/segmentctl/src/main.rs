@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use segments_core::history::{Run, render_run};
 use segments_core::report::{parse_report_request, render_report};
+use segments_core::sql::DialectKind;
 use segments_core::time::{parse_now, parse_time_zone, substitute};
 use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ enum Command {
         time_zone: String,
         #[arg(long)]
         now: String,
+        #[command(flatten)]
+        dialect: DialectArg,
     },
     /// Print one report query per segment and comparison segment.
     ReportSql {
@@ -61,8 +64,8 @@ enum Command {
         run_id: String,
         #[arg(long, default_value_t = 1)]
         revision: i64,
-        #[arg(long, default_value = "bigquery")]
-        dialect: String,
+        #[command(flatten)]
+        dialect: DialectArg,
         #[arg(long)]
         catalog: Option<PathBuf>,
     },
@@ -75,9 +78,19 @@ enum Command {
     },
 }
 
+/// Which SQL dialect to write.
+#[derive(clap::Args)]
+struct DialectArg {
+    /// The warehouse's SQL dialect.
+    #[arg(long, default_value = "bigquery")]
+    dialect: DialectKind,
+}
+
 /// Where and when statements are rendered (render and report-sql).
 #[derive(clap::Args)]
 struct RenderArgs {
+    #[command(flatten)]
+    dialect: DialectArg,
     #[arg(long)]
     project: String,
     #[arg(long)]
@@ -105,7 +118,8 @@ impl RenderArgs {
         Ok((
             parse_time_zone(&self.time_zone)?,
             parse_now(&self.now)?,
-            target(&self.project, &self.dataset)?,
+            Target::for_dialect(self.dialect.dialect, &self.project, &self.dataset)
+                .map_err(Failure::Invalid)?,
             catalog(self.catalog.as_deref())?,
         ))
     }
@@ -138,10 +152,6 @@ fn catalog(path: Option<&Path>) -> Result<Catalog, Failure> {
     }
 }
 
-fn target(project: &str, dataset: &str) -> Result<Target, Failure> {
-    Target::new(project, dataset).map_err(Failure::Invalid)
-}
-
 fn json(v: &impl serde::Serialize) -> Result<String, Failure> {
     serde_json::to_string_pretty(v).map_err(|e| Failure::Io(e.to_string()))
 }
@@ -157,6 +167,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             query_file,
             time_zone,
             now,
+            dialect: _,
         } => {
             let tz = parse_time_zone(&time_zone)?;
             let now = parse_now(&now)?;
@@ -180,16 +191,14 @@ fn run(cli: Cli) -> Result<String, Failure> {
             dialect,
             catalog: cat,
         } => {
-            if dialect != "bigquery" {
-                return Err(Failure::Invalid(format!(
-                    "--dialect {dialect:?}: run-sql supports bigquery"
-                )));
-            }
-            let project = project.ok_or_else(|| {
-                Failure::Invalid("--project is required for the bigquery dialect".into())
-            })?;
             let (tz, now) = (parse_time_zone(&time_zone)?, parse_now(&now)?);
-            let target = target(&project, &dataset)?;
+            // Dialects without projects ignore --project; BigQuery refuses it missing.
+            let target = Target::for_dialect(
+                dialect.dialect,
+                project.as_deref().unwrap_or_default(),
+                &dataset,
+            )
+            .map_err(Failure::Invalid)?;
             let catalog = catalog(cat.as_deref())?;
             let seg = check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
             let run = render_run(

@@ -1,5 +1,5 @@
-//! Rendering cost: a 5-group x 5-condition segment (parse + compile + render +
-//! substitute) and a 4-segment report. `cargo bench -p segments-core`.
+//! Rendering cost: a 5-group x 5-condition segment (parse + compile + render)
+//! and a 4-segment report. `cargo bench -p segments-core`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use segments_core::report::{parse_report_value, render_report};
@@ -55,11 +55,10 @@ fn bench(c: &mut Criterion) {
     });
     let q = segments_core::compile::members_query(&seg, &catalog, &target).unwrap();
     c.bench_function("render query only", |b| {
-        b.iter(|| black_box(segments_core::sql::render_query(&q)))
-    });
-    let text = segments_core::sql::render_query(&q);
-    c.bench_function("substitute only", |b| {
-        b.iter(|| black_box(segments_core::time::substitute(&text, &tz, now).unwrap()))
+        b.iter(|| {
+            let clock = segments_core::time::Clock::At { tz, now };
+            black_box(segments_core::sql::render_query(target.dialect(), &q, clock).unwrap())
+        })
     });
     let req = json!({
         "object": "session", "dateRange": {"startDate": "2024-06-01", "endDate": "2024-06-30"},

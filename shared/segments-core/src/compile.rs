@@ -82,25 +82,21 @@ impl Measure {
         let arg = |col: &Ident| {
             let c = Expr::col("s", col);
             if has_filter {
-                Expr::func("IF", vec![cond.clone(), c, Expr::Null])
+                Expr::call(Func::If, vec![cond.clone(), c, Expr::Null])
             } else {
                 c
             }
         };
-        let agg = |func: &'static str, distinct: bool, col: &Ident| Expr::Agg {
-            func,
-            distinct,
-            arg: Box::new(arg(col)),
-        };
+        let agg = |func: AggFunc, distinct: bool, col: &Ident| Expr::agg(func, distinct, arg(col));
         match (self.aggregate, &self.column) {
-            (Aggregate::Count, None) if has_filter => Expr::func("COUNTIF", vec![cond.clone()]),
+            (Aggregate::Count, None) if has_filter => Expr::call(Func::CountIf, vec![cond.clone()]),
             (_, None) => Expr::CountStar,
-            (Aggregate::Count, Some(c)) => agg("COUNT", false, c),
-            (Aggregate::CountDistinct, Some(c)) => agg("COUNT", true, c),
-            (Aggregate::Sum, Some(c)) => agg("SUM", false, c),
-            (Aggregate::Avg, Some(c)) => agg("AVG", false, c),
-            (Aggregate::Min, Some(c)) => agg("MIN", false, c),
-            (Aggregate::Max, Some(c)) => agg("MAX", false, c),
+            (Aggregate::Count, Some(c)) => agg(AggFunc::Count, false, c),
+            (Aggregate::CountDistinct, Some(c)) => agg(AggFunc::Count, true, c),
+            (Aggregate::Sum, Some(c)) => agg(AggFunc::Sum, false, c),
+            (Aggregate::Avg, Some(c)) => agg(AggFunc::Avg, false, c),
+            (Aggregate::Min, Some(c)) => agg(AggFunc::Min, false, c),
+            (Aggregate::Max, Some(c)) => agg(AggFunc::Max, false, c),
         }
     }
 }
@@ -410,25 +406,25 @@ impl<'c> Compiler<'c> {
     ) -> Option<Expr> {
         let op = self.operator(path, cond)?;
         let (pos_op, negate) = split_negative(op);
-        let value = Expr::col("c", &Ident::fixed("value"));
+        let value = Expr::Entry("c".into(), EntryField::Value);
         // A `number` condition compares entries as numbers for every operator:
         // `equals 42` then matches "42.0", as `between [42, 42]` does.
         let numeric = cond.field_type == Some(FieldType::Number)
             && matches!(pos_op, Operator::Equals | Operator::InList);
         let pos = if numeric {
-            let n = Expr::SafeCast(Box::new(value), "FLOAT64");
+            let n = value.safe_cast(SqlType::Float);
             self.positive(path, n, Kind::Number, pos_op, &cond.operand)?
         } else {
             self.positive(path, value, Kind::KeyedText, pos_op, &cond.operand)?
         };
         let exists = Expr::Exists(Box::new(Query::select(
             Select {
-                from: Some(FromItem::Unnest {
-                    expr: array,
+                from: Some(FromItem::Entries {
+                    array,
                     alias: "c".into(),
                 }),
                 filter: Some(Expr::and(vec![
-                    Expr::col("c", &Ident::fixed("key")).eq(Expr::str(key)),
+                    Expr::Entry("c".into(), EntryField::Key).eq(Expr::str(key)),
                     pos,
                 ])),
                 ..Default::default()
@@ -476,16 +472,16 @@ impl<'c> Compiler<'c> {
                 v.lower().eq(lower_lit(s))
             }
             (Kind::Text | Kind::KeyedText, O::Contains, Operand::Text(s)) => {
-                Expr::func("STRPOS", vec![v.lower(), lower_lit(s)]).bin(BinOp::Gt, Expr::Int(0))
+                Expr::call(Func::StrPos, vec![v.lower(), lower_lit(s)]).bin(BinOp::Gt, Expr::Int(0))
             }
             (Kind::Text | Kind::KeyedText, O::StartsWith, Operand::Text(s)) => {
-                Expr::func("STARTS_WITH", vec![v.lower(), lower_lit(s)])
+                Expr::call(Func::StartsWith, vec![v.lower(), lower_lit(s)])
             }
             (Kind::Text | Kind::KeyedText, O::EndsWith, Operand::Text(s)) => {
-                Expr::func("ENDS_WITH", vec![v.lower(), lower_lit(s)])
+                Expr::call(Func::EndsWith, vec![v.lower(), lower_lit(s)])
             }
             (Kind::Text | Kind::KeyedText, O::MatchesRegex, Operand::Regex(p)) => {
-                Expr::func("REGEXP_CONTAINS", vec![v, Expr::str(p)])
+                Expr::call(Func::RegexContains, vec![v, Expr::str(p)])
             }
             (Kind::Text | Kind::KeyedText, O::InList, Operand::TextList(items)) => Expr::InList(
                 Box::new(v.lower()),
@@ -498,7 +494,7 @@ impl<'c> Compiler<'c> {
             (Kind::KeyedText, O::IsTrue, _) => v.lower().eq(Expr::str("true")),
             (Kind::KeyedText, O::IsFalse, _) => v.lower().eq(Expr::str("false")),
             (Kind::KeyedText, _, Operand::Number(_) | Operand::NumberRange(..)) => {
-                let n = Expr::SafeCast(Box::new(v), "FLOAT64");
+                let n = v.safe_cast(SqlType::Float);
                 return self.positive(path, n, Kind::Number, op, operand);
             }
             (Kind::Number, O::Equals, Operand::Text(s)) => match crate::parse::parse_number_text(s)
@@ -600,7 +596,7 @@ impl<'c> Compiler<'c> {
                     .collect(),
             ),
             (Kind::TextArray, O::IsSet, _) => {
-                Expr::func("ARRAY_LENGTH", vec![v]).bin(BinOp::Gt, Expr::Int(0))
+                Expr::call(Func::ArrayLength, vec![v]).bin(BinOp::Gt, Expr::Int(0))
             }
             _ => {
                 let what = match kind {
@@ -865,7 +861,7 @@ impl<'c> Compiler<'c> {
             &id(&format!("v{}", sources[si].measures.len() - 1)),
         );
         Some(MetricValue::Aggregate(if zero {
-            Expr::func("COALESCE", vec![v, Expr::Int(0)])
+            v.coalesce(Expr::Int(0))
         } else {
             v
         }))
@@ -910,10 +906,7 @@ impl<'c> Compiler<'c> {
             }
         };
         let v = Expr::col(format!("r{ri}"), &Ident::fixed("v"));
-        Some(MetricValue::Aggregate(Expr::func(
-            "COALESCE",
-            vec![v, Expr::Int(0)],
-        )))
+        Some(MetricValue::Aggregate(v.coalesce(Expr::Int(0))))
     }
 
     /// `SELECT link AS k, agg0 AS v0, ... FROM source WHERE link present AND in range GROUP BY link`.
@@ -1008,11 +1001,7 @@ impl<'c> Compiler<'c> {
             }
             .item(Expr::col("p", &Ident::fixed("k")), Some("k"))
             .item(
-                Expr::Agg {
-                    func: "COUNT",
-                    distinct: true,
-                    arg: Box::new(Expr::col("p", &Ident::fixed("other"))),
-                },
+                Expr::agg(AggFunc::Count, true, Expr::col("p", &Ident::fixed("other"))),
                 Some("v"),
             ),
         ))
@@ -1221,14 +1210,14 @@ fn negative_of(op: Operator) -> Option<Operator> {
 }
 
 fn elem() -> Expr {
-    Expr::Name(Ident::fixed("x"))
+    Expr::Element("x".into())
 }
 
 fn element_exists(array: Expr, pred: Expr) -> Expr {
     Expr::Exists(Box::new(Query::select(
         Select {
-            from: Some(FromItem::Unnest {
-                expr: array,
+            from: Some(FromItem::Elements {
+                array,
                 alias: "x".into(),
             }),
             filter: Some(pred),

@@ -22,7 +22,7 @@ use crate::compile::{OBJECT_ID, members_query};
 use crate::error::CoreError;
 use crate::model::Segment;
 use crate::sql::*;
-use crate::time::{TimeRef, substitute};
+use crate::time::{Clock, TimeRef};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -77,18 +77,18 @@ pub fn run_table_name(segment_id: &str, run_id: &str) -> String {
 
 fn changes_columns() -> Vec<ColumnDef> {
     vec![
-        ColumnDef::fixed(SEGMENT_ID, ColumnKind::String),
-        ColumnDef::fixed(RUN_ID, ColumnKind::String),
-        ColumnDef::fixed(OBJECT_ID, ColumnKind::String),
-        ColumnDef::fixed(CHANGE, ColumnKind::String),
+        ColumnDef::fixed(SEGMENT_ID, ColumnKind::Text),
+        ColumnDef::fixed(RUN_ID, ColumnKind::Text),
+        ColumnDef::fixed(OBJECT_ID, ColumnKind::Text),
+        ColumnDef::fixed(CHANGE, ColumnKind::Text),
         ColumnDef::fixed(CHANGED_AT, ColumnKind::Timestamp),
     ]
 }
 
 fn population_columns() -> Vec<ColumnDef> {
     vec![
-        ColumnDef::fixed(SEGMENT_ID, ColumnKind::String),
-        ColumnDef::fixed(RUN_ID, ColumnKind::String),
+        ColumnDef::fixed(SEGMENT_ID, ColumnKind::Text),
+        ColumnDef::fixed(RUN_ID, ColumnKind::Text),
         ColumnDef::fixed(RAN_AT, ColumnKind::Timestamp),
         ColumnDef::fixed(REVISION, ColumnKind::Int64),
         ColumnDef::fixed(POPULATION, ColumnKind::Int64),
@@ -173,11 +173,12 @@ fn difference(a: &TableRef, b: &TableRef, change: &str) -> Query {
     )
 }
 
-/// The statements of one run, with `now` still a placeholder.
-pub fn run_statements_text(
+/// The statements of one run rendered for `clock`: their text, how many, and the scratch table.
+pub fn render_run_for(
     seg: &Segment,
     catalog: &Catalog,
     target: &Target,
+    clock: Clock,
     run: Run<'_>,
 ) -> Result<(String, usize, String), CoreError> {
     let members = members_query(seg, catalog, target)?;
@@ -221,7 +222,8 @@ pub fn run_statements_text(
         }
         .item(Expr::CountStar, Some(POPULATION)),
     );
-    let count = |change: &str| Expr::func("COUNTIF", vec![col("h", CHANGE).eq(Expr::str(change))]);
+    let count =
+        |change: &str| Expr::call(Func::CountIf, vec![col("h", CHANGE).eq(Expr::str(change))]);
     let moved = Query::select(
         Select {
             from: from(changes.clone(), "h"),
@@ -265,7 +267,7 @@ pub fn run_statements_text(
     statements.extend([
         Statement::CreateTableIfNotExists {
             table: segment.clone(),
-            columns: vec![ColumnDef::fixed(OBJECT_ID, ColumnKind::String)],
+            columns: vec![ColumnDef::fixed(OBJECT_ID, ColumnKind::Text)],
             partition_by_day: None,
             cluster_by: vec![],
         },
@@ -290,7 +292,8 @@ pub fn run_statements_text(
         },
         Statement::DropTableIfExists(scratch),
     ]);
-    Ok((render_script(&statements), statements.len(), run_name))
+    let sql = render_script(target.dialect(), &statements, clock)?;
+    Ok((sql, statements.len(), run_name))
 }
 
 /// The run's SQL as the functions submit it: every instant resolved for `now` in `tz`.
@@ -302,11 +305,12 @@ pub fn render_run(
     now: DateTime<Utc>,
     run: Run<'_>,
 ) -> Result<RenderedRun, CoreError> {
-    let (text, statements, run_table) = run_statements_text(seg, catalog, target, run)?;
+    let (sql, statements, run_table) =
+        render_run_for(seg, catalog, target, Clock::At { tz: *tz, now }, run)?;
     Ok(RenderedRun {
         table: seg.table_name(),
         run_table,
-        sql: substitute(&text, tz, now)?,
+        sql,
         statements,
     })
 }

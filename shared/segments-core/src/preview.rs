@@ -6,7 +6,7 @@ use crate::error::{CoreError, ValidationErrors};
 use crate::model::{DateRange, FieldType, Focus};
 use crate::parse::parse_segment;
 use crate::sql::*;
-use crate::time::{TimeRef, substitute};
+use crate::time::{Clock, TimeRef};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -145,20 +145,20 @@ pub fn preview_queries(
     let (from, joins_filter, value) = match field {
         Field::Column(c) => (None, None, Expr::col("o", &c)),
         Field::Array(c) => (
-            Some(FromItem::Unnest {
-                expr: Expr::col("o", &c),
+            Some(FromItem::Elements {
+                array: Expr::col("o", &c),
                 alias: "x".into(),
             }),
             None,
-            Expr::Name(Ident::fixed("x")),
+            Expr::Element("x".into()),
         ),
         Field::Keyed(c, key) => (
-            Some(FromItem::Unnest {
-                expr: Expr::col("o", &c),
+            Some(FromItem::Entries {
+                array: Expr::col("o", &c),
                 alias: "c".into(),
             }),
-            Some(Expr::col("c", &Ident::fixed("key")).eq(Expr::Str(key))),
-            Expr::col("c", &Ident::fixed("value")),
+            Some(Expr::Entry("c".into(), EntryField::Key).eq(Expr::Str(key))),
+            Expr::Entry("c".into(), EntryField::Value),
         ),
     };
     filter.extend(joins_filter);
@@ -172,7 +172,7 @@ pub fn preview_queries(
         ..Default::default()
     }
     // SAFE_CAST to STRING keeps every preview a list of strings.
-    .item(Expr::SafeCast(Box::new(value), "STRING"), Some("value"));
+    .item(value.safe_cast(SqlType::Text), Some("value"));
     if let Some(f) = from {
         // A correlated UNNEST of the row's array.
         inner.joins.push(Join {
@@ -212,15 +212,9 @@ pub fn preview_queries(
         from: Some(sub()),
         ..Default::default()
     }
-    .item(
-        Expr::Agg {
-            func: "COUNT",
-            distinct: true,
-            arg: Box::new(v),
-        },
-        Some("unique_count"),
-    );
-    let out = |s: Select| substitute(&render_query(&Query::select(s)), tz, now);
+    .item(Expr::agg(AggFunc::Count, true, v), Some("unique_count"));
+    let clock = Clock::At { tz: *tz, now };
+    let out = |s: Select| target.render(&Statement::Query(&Query::select(s)), clock);
     Ok(PreviewQueries {
         popular_values: out(popular)?,
         sample_values: out(sample)?,

@@ -8,7 +8,7 @@ use crate::model::Number;
 use crate::model::{SegmentObject, segment_table_name};
 use crate::parse::{is_segment_id, number_of, parse_day};
 use crate::sql::*;
-use crate::time::{TimeRef, substitute};
+use crate::time::{Clock, TimeRef};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -318,8 +318,8 @@ fn dimension(obj: &ObjectDef, name: &str, tz: &Tz) -> Result<Column, String> {
         Ident::new(name).ok_or_else(|| format!("{name:?} is not a valid dimension name"))?;
     if name == "date" && !obj.columns.contains_key("date") {
         // The report's day, in the account's zone.
-        let e = Expr::func(
-            "DATE",
+        let e = Expr::call(
+            Func::DateInZone,
             vec![
                 Expr::col("o", &Ident::trusted(&obj.time)),
                 Expr::str(tz.name()),
@@ -468,22 +468,21 @@ fn aggregate_metric<'c>(
             },
         )
     };
-    let outer = |func: &'static str, arg: Expr| Expr::Agg {
-        func,
-        distinct: false,
-        arg: Box::new(arg),
-    };
+    let outer = |func: AggFunc, arg: Expr| Expr::agg(func, false, arg);
     Ok(match aggregate {
         Aggregate::Count | Aggregate::CountDistinct | Aggregate::Sum => {
             let v = add(aggregate);
-            outer("SUM", Expr::func("COALESCE", vec![v, Expr::Int(0)]))
+            outer(AggFunc::Sum, v.coalesce(Expr::Int(0)))
         }
-        Aggregate::Min => outer("MIN", add(Aggregate::Min)),
-        Aggregate::Max => outer("MAX", add(Aggregate::Max)),
+        Aggregate::Min => outer(AggFunc::Min, add(Aggregate::Min)),
+        Aggregate::Max => outer(AggFunc::Max, add(Aggregate::Max)),
         Aggregate::Avg => {
             let total = add(Aggregate::Sum);
             let rows = add(Aggregate::Count);
-            Expr::func("SAFE_DIVIDE", vec![outer("SUM", total), outer("SUM", rows)])
+            Expr::call(
+                Func::SafeDivide,
+                vec![outer(AggFunc::Sum, total), outer(AggFunc::Sum, rows)],
+            )
         }
     })
 }
@@ -501,18 +500,10 @@ fn metric<'c>(
     let alias = Ident::new(name).ok_or_else(|| format!("{name:?} is not a valid metric name"))?;
     let oid = Ident::trusted(&obj.id);
     if name == "count" || name == obj.table {
-        let e = Expr::Agg {
-            func: "COUNT",
-            distinct: true,
-            arg: Box::new(Expr::col("o", &oid)),
-        };
+        let e = Expr::agg(AggFunc::Count, true, Expr::col("o", &oid));
         return Ok(Column { expr: e, alias });
     }
-    let sum_of = |c: &str| Expr::Agg {
-        func: "SUM",
-        distinct: false,
-        arg: Box::new(Expr::col("o", &Ident::trusted(c))),
-    };
+    let sum_of = |c: &str| Expr::agg(AggFunc::Sum, false, Expr::col("o", &Ident::trusted(c)));
     if let Some(def) = obj.metrics.get(name) {
         let expr = match def.row.as_deref() {
             Some(row) => sum_of(row),
@@ -687,8 +678,9 @@ pub fn render_report(
                     select.order_by.push((Expr::Name(d.alias.clone()), false));
                 }
             }
-            let text = render_query(&Query::select(select));
-            match substitute(&text, tz, now) {
+            let query = Query::select(select);
+            let clock = Clock::At { tz: *tz, now };
+            match target.render(&Statement::Query(&query), clock) {
                 Ok(query) => out.push(SegmentReportQuery {
                     segment_id: seg.id.clone(),
                     query,

@@ -6,8 +6,8 @@ use crate::compile::{OBJECT_ID, members_query};
 use crate::error::{CoreError, ValidationErrors};
 use crate::model::Segment;
 use crate::parse::{parse_segment, parse_segment_bytes, partial_groups};
-use crate::sql::{Ident, Statement, Target, render_statement};
-use crate::time::substitute;
+use crate::sql::{Ident, Statement, Target};
+use crate::time::Clock;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -118,19 +118,19 @@ pub fn render_segment(
     let table = target.table(&table_name);
     // Both statements come from the same member query text: after a refresh at T
     // the table holds exactly what a rebuild at T would.
-    let create = render_statement(&Statement::CreateOrReplaceTable {
+    let create = Statement::CreateOrReplaceTable {
         table: table.clone(),
         query: &members,
-    });
-    let cronjob = render_statement(&Statement::MergeSync {
+    };
+    let sync = Statement::Sync {
         table,
         source: &members,
         key: Ident::trusted(OBJECT_ID),
-    });
+    };
     Ok(RenderedSegment {
         table: table_name,
-        create_table_query: substitute(&create, tz, now)?,
-        cronjob_query: cronjob,
+        create_table_query: target.render(&create, Clock::At { tz: *tz, now })?,
+        cronjob_query: target.render(&sync, Clock::Placeholders)?,
     })
 }
 

@@ -30,7 +30,27 @@ pub enum DayRef {
     Fixed(NaiveDate),
 }
 
+/// When a statement is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Clock {
+    /// Instants that depend on the run stay `{{ts:...}}` / `{{date:...}}`
+    /// placeholders: the form stored for people to read.
+    Placeholders,
+    /// One run: every instant becomes a literal for `now` in zone `tz`.
+    At { tz: Tz, now: DateTime<Utc> },
+}
+
 impl TimeRef {
+    /// The instant at `now` in `tz`; `None` when it cannot be represented.
+    pub fn resolve(&self, tz: &Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match *self {
+            TimeRef::Now => Some(now),
+            TimeRef::NowMinusHours(h) => now.checked_sub_signed(Duration::try_hours(h.into())?),
+            TimeRef::TodayStart(d) => Some(day_start(tz, shift_days(today(tz, now), d.into())?)),
+            TimeRef::DayStart(day) => Some(day_start(tz, day)),
+        }
+    }
+
     pub fn placeholder(&self) -> String {
         match self {
             TimeRef::Now => "{{ts:now}}".into(),
@@ -42,6 +62,18 @@ impl TimeRef {
 }
 
 impl DayRef {
+    /// The day at `now` in `tz`; `None` when it cannot be represented.
+    pub fn resolve(&self, tz: &Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
+        match *self {
+            DayRef::NowMinusHours(h) => {
+                let t = now.checked_sub_signed(Duration::try_hours(h.into())?)?;
+                Some(t.with_timezone(tz).date_naive())
+            }
+            DayRef::Today(d) => shift_days(today(tz, now), d.into()),
+            DayRef::Fixed(day) => Some(day),
+        }
+    }
+
     pub fn placeholder(&self) -> String {
         match self {
             DayRef::NowMinusHours(h) => format!("{{{{date:now-{h}h}}}}"),
@@ -130,6 +162,18 @@ pub fn timestamp_literal(t: DateTime<Utc>) -> String {
             t.format("%Y-%m-%d %H:%M:%S")
         )
     }
+}
+
+/// Whether a DATE can hold `d` (years 1 to 9999).
+pub fn day_in_range(d: NaiveDate) -> bool {
+    (1..=9999).contains(&d.year())
+}
+
+/// The error for a time that falls outside the warehouse's range at `now`.
+pub fn out_of_range(placeholder: &str, now: DateTime<Utc>) -> CoreError {
+    CoreError::Argument(format!(
+        "{placeholder} at {now} falls outside BigQuery's range (years 1 to 9999)"
+    ))
 }
 
 /// What a placeholder stands for at one run.

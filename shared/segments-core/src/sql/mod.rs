@@ -1,13 +1,18 @@
-//! A small BigQuery SQL AST and its one renderer. Quoting and escaping live
-//! here only: no other module formats an identifier or a literal by hand.
+//! A small SQL AST ([`ast`]), the [`Dialect`] seam and one renderer. Quoting,
+//! escaping and function names live in the dialects only: no other module
+//! formats an identifier or a literal by hand.
 
-mod render;
+pub mod ast;
+pub mod bigquery;
+pub mod dialect;
+pub mod render;
 
-pub use render::{
-    create_table_as, drop_table, render_query, render_script, render_statement, string_literal,
-};
+pub use ast::*;
+pub use dialect::{Dialect, DialectKind};
+pub use render::{Writer, render_query, render_script, render_statement};
 
-use crate::time::{DayRef, TimeRef};
+use crate::error::CoreError;
+use crate::time::Clock;
 use std::borrow::Cow;
 
 /// A table alias; almost always a fixed name chosen by the compiler.
@@ -64,14 +69,25 @@ impl Ident {
     }
 }
 
-/// Where statements read and write: a checked project and dataset.
+/// Where a warehouse keeps an account's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Namespace {
+    /// BigQuery: a project and a dataset.
+    ProjectDataset { project: String, dataset: Ident },
+    /// A database schema (Postgres).
+    Schema(Ident),
+}
+
+/// Where statements read and write, and in which dialect: a checked
+/// namespace in one warehouse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    project: String,
-    dataset: Ident,
+    dialect: DialectKind,
+    namespace: Namespace,
 }
 
 impl Target {
+    /// A BigQuery project and dataset.
     pub fn new(project: &str, dataset: &str) -> Result<Target, String> {
         if !is_project_id(project) {
             return Err(format!("{project:?} is not a valid BigQuery project id"));
@@ -81,269 +97,133 @@ impl Target {
                 "{dataset:?} is not a valid BigQuery dataset name (letters, digits and _, at most 1024)"
             ));
         }
-        // Always rendered inside backquotes, so a leading digit is safe.
+        // Always rendered inside quotes, so a leading digit is safe.
         let dataset = Ident(Cow::Owned(dataset.to_string()));
         Ok(Target {
-            project: project.to_string(),
-            dataset,
+            dialect: DialectKind::BigQuery,
+            namespace: Namespace::ProjectDataset {
+                project: project.to_string(),
+                dataset,
+            },
+        })
+    }
+
+    /// The target of `dialect` for an account's `dataset` (BigQuery, with
+    /// `project`) or schema (warehouses without projects, which ignore it).
+    pub fn for_dialect(
+        dialect: DialectKind,
+        project: &str,
+        dataset: &str,
+    ) -> Result<Target, String> {
+        match dialect {
+            DialectKind::BigQuery => Target::new(project, dataset),
+        }
+    }
+
+    /// A schema of a warehouse that has no projects; `schema` follows
+    /// [`is_dataset_id`] (it is always quoted).
+    pub fn schema(dialect: DialectKind, schema: &str) -> Result<Target, String> {
+        if !is_dataset_id(schema) {
+            return Err(format!(
+                "{schema:?} is not a valid schema name (letters, digits and _)"
+            ));
+        }
+        Ok(Target {
+            dialect,
+            namespace: Namespace::Schema(Ident(Cow::Owned(schema.to_string()))),
         })
     }
 
     /// A table by a name the caller built from checked parts (ids, catalog names).
     pub fn checked_table(&self, name: &str) -> Option<TableRef> {
         Ident::new(name).map(|table| TableRef::Warehouse {
-            project: self.project.clone(),
-            dataset: self.dataset.clone(),
+            target: self.clone(),
             table,
         })
     }
 
     pub fn table(&self, name: &str) -> TableRef {
         TableRef::Warehouse {
-            project: self.project.clone(),
-            dataset: self.dataset.clone(),
+            target: self.clone(),
             table: Ident::trusted(name),
         }
     }
 
-    pub fn project(&self) -> &str {
-        &self.project
+    pub fn dialect_kind(&self) -> DialectKind {
+        self.dialect
     }
 
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect.dialect()
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The BigQuery project; empty for warehouses without projects.
+    pub fn project(&self) -> &str {
+        match &self.namespace {
+            Namespace::ProjectDataset { project, .. } => project,
+            Namespace::Schema(_) => "",
+        }
+    }
+
+    /// The dataset (BigQuery) or schema holding the account's tables.
     pub fn dataset(&self) -> &str {
-        self.dataset.as_str()
+        match &self.namespace {
+            Namespace::ProjectDataset { dataset, .. } => dataset.as_str(),
+            Namespace::Schema(schema) => schema.as_str(),
+        }
+    }
+
+    /// Renders a statement in this target's dialect.
+    pub fn render(&self, statement: &Statement, clock: Clock) -> Result<String, CoreError> {
+        render_statement(self.dialect(), statement, clock)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableRef {
+    /// A table of a warehouse; it knows its target, so it renders in its dialect.
     Warehouse {
-        project: String,
-        dataset: Ident,
+        target: Target,
         table: Ident,
     },
     Cte(Ident),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
-    Eq,
-    NotEq,
-    Lt,
-    LtEq,
-    Gt,
-    GtEq,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
-    /// `alias.column`; aliases are chosen by the compiler, never by input.
-    Column(Alias, Ident),
-    /// An unqualified output column (`object_id`).
-    Name(Ident),
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Null,
-    Time(TimeRef),
-    Day(DayRef),
-    Func(&'static str, Vec<Expr>),
-    CountStar,
-    Agg {
-        func: &'static str,
-        distinct: bool,
-        arg: Box<Expr>,
-    },
-    SafeCast(Box<Expr>, &'static str),
-    Binary(Box<Expr>, BinOp, Box<Expr>),
-    And(Vec<Expr>),
-    Or(Vec<Expr>),
-    Not(Box<Expr>),
-    IsNull(Box<Expr>),
-    IsNotNull(Box<Expr>),
-    IsTrue(Box<Expr>),
-    IsFalse(Box<Expr>),
-    InList(Box<Expr>, Vec<Expr>),
-    InQuery(Box<Expr>, Box<Query>),
-    Exists(Box<Query>),
-}
-
-impl Expr {
-    pub fn col(alias: impl Into<Alias>, name: &Ident) -> Expr {
-        Expr::Column(alias.into(), name.clone())
-    }
-    pub fn str(s: &str) -> Expr {
-        Expr::Str(s.to_string())
-    }
-    pub fn func(name: &'static str, args: Vec<Expr>) -> Expr {
-        Expr::Func(name, args)
-    }
-    pub fn lower(self) -> Expr {
-        Expr::Func("LOWER", vec![self])
-    }
-    pub fn bin(self, op: BinOp, rhs: Expr) -> Expr {
-        Expr::Binary(Box::new(self), op, Box::new(rhs))
-    }
-    pub fn eq(self, rhs: Expr) -> Expr {
-        self.bin(BinOp::Eq, rhs)
-    }
-    pub fn is_not_null(self) -> Expr {
-        Expr::IsNotNull(Box::new(self))
-    }
-    /// Negation that is the exact complement: a NULL (unknown) positive counts as false.
-    pub fn not_definitely(self) -> Expr {
-        Expr::Not(Box::new(Expr::func(
-            "COALESCE",
-            vec![self, Expr::Bool(false)],
-        )))
-    }
-    pub fn and(mut items: Vec<Expr>) -> Expr {
-        match items.len() {
-            1 => items.remove(0),
-            0 => Expr::Bool(true),
-            _ => Expr::And(items),
-        }
-    }
-    pub fn or(mut items: Vec<Expr>) -> Expr {
-        match items.len() {
-            1 => items.remove(0),
-            0 => Expr::Bool(false),
-            _ => Expr::Or(items),
+impl TableRef {
+    fn dialect(&self) -> &'static dyn Dialect {
+        match self {
+            TableRef::Warehouse { target, .. } => target.dialect(),
+            TableRef::Cte(_) => DialectKind::default().dialect(),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum FromItem {
-    Table { table: TableRef, alias: Alias },
-    Unnest { expr: Expr, alias: Alias },
-    Subquery { query: Box<Query>, alias: Alias },
+/// `DROP TABLE IF EXISTS <table>`.
+pub fn drop_table(table: &TableRef) -> String {
+    let s = Statement::DropTableIfExists(table.clone());
+    // Without time references rendering cannot fail.
+    render_statement(table.dialect(), &s, Clock::Placeholders).unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JoinKind {
-    Inner,
-    Left,
-    /// `CROSS JOIN`; the join's `on` is ignored.
-    Cross,
+/// `CREATE OR REPLACE TABLE <table> AS <query>` around an already rendered
+/// query, for callers that hold the query as text (report results).
+pub fn create_table_as(table: &TableRef, query_sql: &str) -> String {
+    let d = table.dialect();
+    let mut w = Writer::new(d, Clock::Placeholders);
+    w.push("CREATE OR REPLACE TABLE ");
+    w.table(table);
+    w.push(" AS\n");
+    w.push(query_sql);
+    w.finish().unwrap_or_default()
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Join {
-    pub kind: JoinKind,
-    pub item: FromItem,
-    pub on: Expr,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SelectItem {
-    pub expr: Expr,
-    pub alias: Option<Ident>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Select {
-    pub distinct: bool,
-    pub items: Vec<SelectItem>,
-    pub from: Option<FromItem>,
-    pub joins: Vec<Join>,
-    pub filter: Option<Expr>,
-    pub group_by: Vec<Expr>,
-    pub order_by: Vec<(Expr, bool)>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-impl Select {
-    pub fn item(mut self, expr: Expr, alias: Option<&str>) -> Self {
-        self.items.push(SelectItem {
-            expr,
-            alias: alias.map(Ident::trusted),
-        });
-        self
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetOp {
-    UnionAll,
-    UnionDistinct,
-    IntersectDistinct,
-    ExceptDistinct,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Query {
-    Select(Box<Select>),
-    /// Operands are always parenthesised, so kinds never mix unparenthesised.
-    Set(SetOp, Vec<Query>),
-    With(Vec<(Ident, Query)>, Box<Query>),
-}
-
-impl Query {
-    pub fn select(s: Select) -> Query {
-        Query::Select(Box::new(s))
-    }
-}
-
-/// A statement borrows its query, so one query can be rendered into several.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Statement<'q> {
-    Query(&'q Query),
-    CreateOrReplaceTable {
-        table: TableRef,
-        query: &'q Query,
-    },
-    /// Makes `table` equal to `source` on `key`: inserts new rows, deletes stale ones.
-    MergeSync {
-        table: TableRef,
-        source: &'q Query,
-        key: Ident,
-    },
-    DropTableIfExists(TableRef),
-    /// Creates an empty table when missing; BigQuery partitions it by day of
-    /// `partition_by_day` (a TIMESTAMP column) and clusters it by `cluster_by`.
-    CreateTableIfNotExists {
-        table: TableRef,
-        columns: Vec<ColumnDef>,
-        partition_by_day: Option<Ident>,
-        cluster_by: Vec<Ident>,
-    },
-    /// `CREATE OR REPLACE TABLE` for a scratch table that the warehouse drops
-    /// by itself `expire_hours` after creation, should its owner never do it.
-    CreateOrReplaceScratchTable {
-        table: TableRef,
-        query: &'q Query,
-        expire_hours: u32,
-    },
-    /// `INSERT INTO table (columns) <query>`.
-    InsertSelect {
-        table: TableRef,
-        columns: Vec<Ident>,
-        query: &'q Query,
-    },
-}
-
-/// Column types of the tables the functions create themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnKind {
-    String,
-    Int64,
-    Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnDef {
-    pub name: Ident,
-    pub kind: ColumnKind,
-}
-
-impl ColumnDef {
-    pub(crate) const fn fixed(name: &'static str, kind: ColumnKind) -> ColumnDef {
-        ColumnDef {
-            name: Ident::fixed(name),
-            kind,
-        }
-    }
+/// A string literal of the default dialect (BigQuery).
+pub fn string_literal(s: &str) -> String {
+    let mut out = String::new();
+    DialectKind::default().dialect().string_literal(&mut out, s);
+    out
 }

@@ -1,492 +1,465 @@
-//! Renders the AST as BigQuery Standard SQL text. Identifiers are always
-//! backquoted; string literals always go through [`string_literal`].
+//! Walks the AST and writes SQL text, asking the [`Dialect`] wherever engines
+//! differ. Layout (indentation, parentheses, clause order) is decided here once.
 
-use super::*;
-use std::fmt::Write;
+use super::ast::*;
+use super::dialect::Dialect;
+use super::{Ident, TableRef};
+use crate::error::CoreError;
+use crate::time::Clock;
+use std::fmt::Write as _;
 
-/// A BigQuery single-quoted string literal that reads back as exactly `s`.
-/// Only escapes that both BigQuery and sqlparser decode identically are used;
-/// other characters (including `{`, quotes of other kinds and non-ASCII) stay as they are.
-pub fn string_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for ch in s.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c => out.push(c),
+/// Renders one statement for `clock`: [`Clock::Placeholders`] writes run-time
+/// instants as `{{ts:...}}` (the stored, human-readable form), [`Clock::At`]
+/// resolves them for one run. An instant the engine cannot hold is an error.
+pub fn render_statement(
+    dialect: &dyn Dialect,
+    statement: &Statement,
+    clock: Clock,
+) -> Result<String, CoreError> {
+    let mut w = Writer::new(dialect, clock);
+    match statement {
+        Statement::Query(q) => w.query(q),
+        Statement::CreateOrReplaceTable { table, query } => {
+            dialect.create_or_replace_table(&mut w, table, query)
         }
-    }
-    out.push('\'');
-    out
-}
-
-fn quote_ident(out: &mut String, id: &Ident) {
-    out.push('`');
-    out.push_str(id.as_str());
-    out.push('`');
-}
-
-fn table_ref(out: &mut String, t: &TableRef) {
-    match t {
-        TableRef::Warehouse {
-            project,
-            dataset,
-            table,
-        } => {
-            // Project ids may hold `-`, `.` and `:`, so the path is quoted as one unit.
-            let _ = write!(out, "`{project}.{}.{}`", dataset.as_str(), table.as_str());
-        }
-        TableRef::Cte(name) => quote_ident(out, name),
-    }
-}
-
-pub fn render_statement(s: &Statement) -> String {
-    let mut out = String::new();
-    match s {
-        Statement::Query(q) => query(&mut out, q, 0),
-        Statement::CreateOrReplaceTable { table, query: q } => {
-            out.push_str("CREATE OR REPLACE TABLE ");
-            table_ref(&mut out, table);
-            out.push_str(" AS\n");
-            query(&mut out, q, 0);
-        }
-        Statement::MergeSync { table, source, key } => {
-            out.push_str("MERGE ");
-            table_ref(&mut out, table);
-            out.push_str(" AS t\nUSING (\n");
-            query(&mut out, source, 1);
-            out.push_str("\n) AS s\nON t.");
-            quote_ident(&mut out, key);
-            out.push_str(" = s.");
-            quote_ident(&mut out, key);
-            out.push_str("\nWHEN NOT MATCHED BY TARGET THEN INSERT (");
-            quote_ident(&mut out, key);
-            out.push_str(") VALUES (s.");
-            quote_ident(&mut out, key);
-            out.push_str(")\nWHEN NOT MATCHED BY SOURCE THEN DELETE");
-        }
-        Statement::DropTableIfExists(t) => {
-            out.push_str("DROP TABLE IF EXISTS ");
-            table_ref(&mut out, t);
-        }
+        Statement::Sync { table, source, key } => dialect.sync_table(&mut w, table, source, key),
+        Statement::DropTableIfExists(t) => dialect.drop_table_if_exists(&mut w, t),
         Statement::CreateTableIfNotExists {
             table,
             columns,
             partition_by_day,
             cluster_by,
-        } => {
-            out.push_str("CREATE TABLE IF NOT EXISTS ");
-            table_ref(&mut out, table);
-            out.push_str(" (");
-            for (i, c) in columns.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                quote_ident(&mut out, &c.name);
-                out.push(' ');
-                out.push_str(column_type(c.kind));
-            }
-            out.push(')');
-            if let Some(col) = partition_by_day {
-                // Day partitions of a TIMESTAMP column; BigQuery reads this as
-                // `DATE(col)` does, and the emulator accepts only this spelling.
-                out.push_str("\nPARTITION BY TIMESTAMP_TRUNC(");
-                quote_ident(&mut out, col);
-                out.push_str(", DAY)");
-            }
-            if !cluster_by.is_empty() {
-                out.push_str("\nCLUSTER BY ");
-                for (i, c) in cluster_by.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    quote_ident(&mut out, c);
-                }
-            }
-        }
+        } => dialect.create_table_if_not_exists(
+            &mut w,
+            table,
+            columns,
+            partition_by_day.as_ref(),
+            cluster_by,
+        ),
         Statement::CreateOrReplaceScratchTable {
             table,
-            query: q,
+            query,
             expire_hours,
-        } => {
-            out.push_str("CREATE OR REPLACE TABLE ");
-            table_ref(&mut out, table);
-            let _ = write!(
-                out,
-                "\nOPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {expire_hours} HOUR)) AS\n"
-            );
-            query(&mut out, q, 0);
-        }
+        } => dialect.create_or_replace_scratch_table(&mut w, table, query, *expire_hours),
         Statement::InsertSelect {
             table,
             columns,
-            query: q,
+            query,
         } => {
-            out.push_str("INSERT INTO ");
-            table_ref(&mut out, table);
-            out.push_str(" (");
+            w.push("INSERT INTO ");
+            w.table(table);
+            w.push(" (");
             for (i, c) in columns.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    w.push(", ");
                 }
-                quote_ident(&mut out, c);
+                w.ident(c);
             }
-            out.push_str(")\n");
-            query(&mut out, q, 0);
+            w.push(")\n");
+            w.query(query);
         }
     }
-    out
-}
-
-fn column_type(kind: ColumnKind) -> &'static str {
-    match kind {
-        ColumnKind::String => "STRING",
-        ColumnKind::Int64 => "INT64",
-        ColumnKind::Timestamp => "TIMESTAMP",
-    }
+    w.finish()
 }
 
 /// Statements run in order as one job: separated by `;`, no scripting.
-pub fn render_script(statements: &[Statement]) -> String {
-    statements
+pub fn render_script(
+    dialect: &dyn Dialect,
+    statements: &[Statement],
+    clock: Clock,
+) -> Result<String, CoreError> {
+    let parts = statements
         .iter()
-        .map(render_statement)
-        .collect::<Vec<_>>()
-        .join(";\n")
+        .map(|s| render_statement(dialect, s, clock))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parts.join(";\n"))
 }
 
-/// `CREATE OR REPLACE TABLE <table> AS <query>` around an already rendered query.
-pub fn create_table_as(table: &TableRef, query_sql: &str) -> String {
-    let mut out = String::from("CREATE OR REPLACE TABLE ");
-    table_ref(&mut out, table);
-    out.push_str(" AS\n");
-    out.push_str(query_sql);
-    out
+/// Renders a query for `clock`.
+pub fn render_query(dialect: &dyn Dialect, q: &Query, clock: Clock) -> Result<String, CoreError> {
+    render_statement(dialect, &Statement::Query(q), clock)
 }
 
-/// `DROP TABLE IF EXISTS <table>`.
-pub fn drop_table(table: &TableRef) -> String {
-    render_statement(&Statement::DropTableIfExists(table.clone()))
+/// The output buffer with the context hooks need: the dialect, the clock and
+/// the indentation of the query being written.
+pub struct Writer<'d> {
+    out: String,
+    dialect: &'d dyn Dialect,
+    clock: Clock,
+    level: usize,
+    error: Option<CoreError>,
 }
 
-pub fn render_query(q: &Query) -> String {
-    let mut out = String::new();
-    query(&mut out, q, 0);
-    out
-}
-
-fn indent(out: &mut String, level: usize) {
-    for _ in 0..level {
-        out.push_str("  ");
-    }
-}
-
-fn newline(out: &mut String, level: usize) {
-    out.push('\n');
-    indent(out, level);
-}
-
-fn query(out: &mut String, q: &Query, level: usize) {
-    match q {
-        Query::Select(s) => {
-            indent(out, level);
-            select(out, s, level);
-        }
-        Query::Set(op, parts) => {
-            let kw = match op {
-                SetOp::UnionAll => "UNION ALL",
-                SetOp::UnionDistinct => "UNION DISTINCT",
-                SetOp::IntersectDistinct => "INTERSECT DISTINCT",
-                SetOp::ExceptDistinct => "EXCEPT DISTINCT",
-            };
-            for (i, p) in parts.iter().enumerate() {
-                if i > 0 {
-                    newline(out, level);
-                    out.push_str(kw);
-                    out.push('\n');
-                }
-                indent(out, level);
-                out.push_str("(\n");
-                query(out, p, level + 1);
-                newline(out, level);
-                out.push(')');
-            }
-        }
-        Query::With(ctes, body) => {
-            indent(out, level);
-            out.push_str("WITH ");
-            for (i, (name, q)) in ctes.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    newline(out, level);
-                }
-                quote_ident(out, name);
-                out.push_str(" AS (\n");
-                query(out, q, level + 1);
-                newline(out, level);
-                out.push(')');
-            }
-            out.push('\n');
-            query(out, body, level);
+impl<'d> Writer<'d> {
+    pub fn new(dialect: &'d dyn Dialect, clock: Clock) -> Writer<'d> {
+        Writer {
+            out: String::with_capacity(1024),
+            dialect,
+            clock,
+            level: 0,
+            error: None,
         }
     }
-}
 
-fn select(out: &mut String, s: &Select, level: usize) {
-    out.push_str(if s.distinct {
-        "SELECT DISTINCT "
-    } else {
-        "SELECT "
-    });
-    for (i, item) in s.items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        expr(out, &item.expr, level);
-        if let Some(a) = &item.alias {
-            out.push_str(" AS ");
-            quote_ident(out, a);
+    pub fn finish(self) -> Result<String, CoreError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.out),
         }
     }
-    if let Some(f) = &s.from {
-        newline(out, level);
-        out.push_str("FROM ");
-        from_item(out, f, level);
+
+    /// The text written so far, for the dialect's text hooks.
+    pub fn out(&mut self) -> &mut String {
+        &mut self.out
     }
-    for j in &s.joins {
-        newline(out, level);
-        out.push_str(match j.kind {
-            JoinKind::Inner => "INNER JOIN ",
-            JoinKind::Left => "LEFT JOIN ",
-            JoinKind::Cross => "CROSS JOIN ",
-        });
-        from_item(out, &j.item, level);
-        if j.kind != JoinKind::Cross {
-            out.push_str(" ON ");
-            expr(out, &j.on, level);
-        }
+
+    pub fn push(&mut self, s: &str) {
+        self.out.push_str(s);
     }
-    if let Some(w) = &s.filter {
-        newline(out, level);
-        out.push_str("WHERE ");
-        expr(out, w, level);
-    }
-    if !s.group_by.is_empty() {
-        newline(out, level);
-        out.push_str("GROUP BY ");
-        list(out, &s.group_by, level);
-    }
-    if !s.order_by.is_empty() {
-        newline(out, level);
-        out.push_str("ORDER BY ");
-        for (i, (e, desc)) in s.order_by.iter().enumerate() {
+
+    /// ` (name type, ...)` of a table definition, types named by the dialect.
+    pub fn column_defs(&mut self, columns: &[ColumnDef]) {
+        self.push(" (");
+        for (i, c) in columns.iter().enumerate() {
             if i > 0 {
-                out.push_str(", ");
+                self.push(", ");
             }
-            expr(out, e, level);
-            out.push_str(if *desc { " DESC" } else { " ASC" });
+            self.ident(&c.name);
+            let ty = self.dialect.column_type(c.kind);
+            self.push(" ");
+            self.push(ty);
         }
+        self.push(")");
     }
-    if let Some(l) = s.limit {
-        newline(out, level);
-        let _ = write!(out, "LIMIT {l}");
-        if let Some(o) = s.offset {
-            let _ = write!(out, " OFFSET {o}");
-        }
-    }
-}
 
-fn from_item(out: &mut String, f: &FromItem, level: usize) {
-    match f {
-        FromItem::Table { table, alias } => {
-            table_ref(out, table);
-            let _ = write!(out, " AS {alias}");
-        }
-        FromItem::Unnest { expr: e, alias } => {
-            out.push_str("UNNEST(");
-            expr(out, e, level);
-            let _ = write!(out, ") AS {alias}");
-        }
-        FromItem::Subquery { query: q, alias } => {
-            out.push_str("(\n");
-            query(out, q, level + 1);
-            newline(out, level);
-            let _ = write!(out, ") AS {alias}");
+    pub fn ident(&mut self, id: &Ident) {
+        self.dialect.quote_ident(&mut self.out, id.as_str());
+    }
+
+    pub fn table(&mut self, t: &TableRef) {
+        match t {
+            TableRef::Warehouse { target, table } => {
+                self.dialect
+                    .table_path(&mut self.out, target.namespace(), table)
+            }
+            TableRef::Cte(name) => self.ident(name),
         }
     }
-}
 
-fn list(out: &mut String, items: &[Expr], level: usize) {
-    for (i, e) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
+    fn indent(&mut self) {
+        for _ in 0..self.level {
+            self.out.push_str("  ");
         }
-        expr(out, e, level);
     }
-}
 
-/// Operands of AND/OR/NOT are parenthesised when they are themselves compound,
-/// so precedence never depends on the reader.
-fn operand(out: &mut String, e: &Expr, level: usize) {
-    if matches!(e, Expr::And(_) | Expr::Or(_)) {
-        out.push('(');
-        expr(out, e, level);
-        out.push(')');
-    } else {
-        expr(out, e, level);
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.indent();
     }
-}
 
-fn expr(out: &mut String, e: &Expr, level: usize) {
-    match e {
-        Expr::Column(alias, name) => {
-            out.push_str(alias);
-            out.push('.');
-            quote_ident(out, name);
+    /// A query at the current indentation.
+    pub fn query(&mut self, q: &Query) {
+        match q {
+            Query::Select(s) => {
+                self.indent();
+                self.select(s);
+            }
+            Query::Set(op, parts) => {
+                let kw = self.dialect.set_operator(*op);
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        self.newline();
+                        self.push(kw);
+                        self.out.push('\n');
+                    }
+                    self.indent();
+                    self.query_block(p);
+                }
+            }
+            Query::With(ctes, body) => {
+                self.indent();
+                self.push("WITH ");
+                for (i, (name, q)) in ctes.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                        self.newline();
+                    }
+                    self.ident(name);
+                    self.push(" AS ");
+                    self.query_block(q);
+                }
+                self.out.push('\n');
+                self.query(body);
+            }
         }
-        Expr::Name(name) => quote_ident(out, name),
-        Expr::Str(s) => out.push_str(&string_literal(s)),
-        Expr::Int(i) => {
-            let _ = write!(out, "{i}");
+    }
+
+    /// `(` newline, the query one level deeper, newline, `)`.
+    pub fn query_block(&mut self, q: &Query) {
+        self.push("(\n");
+        self.level += 1;
+        self.query(q);
+        self.level -= 1;
+        self.newline();
+        self.out.push(')');
+    }
+
+    fn select(&mut self, s: &Select) {
+        self.push(if s.distinct {
+            "SELECT DISTINCT "
+        } else {
+            "SELECT "
+        });
+        for (i, item) in s.items.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.expr(&item.expr);
+            if let Some(a) = &item.alias {
+                self.push(" AS ");
+                self.ident(a);
+            }
         }
-        Expr::Float(f) => float(out, *f),
-        Expr::Bool(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
-        Expr::Null => out.push_str("NULL"),
-        Expr::Time(t) => out.push_str(&t.placeholder()),
-        Expr::Day(d) => out.push_str(&d.placeholder()),
-        Expr::Func(name, args) => {
-            out.push_str(name);
-            out.push('(');
-            list(out, args, level);
-            out.push(')');
+        if let Some(f) = &s.from {
+            self.newline();
+            self.push("FROM ");
+            self.source_item(f);
         }
-        Expr::CountStar => out.push_str("COUNT(*)"),
-        Expr::Agg {
-            func,
-            distinct,
-            arg,
-        } => {
-            out.push_str(func);
-            out.push_str(if *distinct { "(DISTINCT " } else { "(" });
-            expr(out, arg, level);
-            out.push(')');
-        }
-        Expr::SafeCast(inner, ty) => {
-            out.push_str("SAFE_CAST(");
-            expr(out, inner, level);
-            let _ = write!(out, " AS {ty})");
-        }
-        Expr::Binary(l, op, r) => {
-            operand(out, l, level);
-            out.push_str(match op {
-                BinOp::Eq => " = ",
-                BinOp::NotEq => " != ",
-                BinOp::Lt => " < ",
-                BinOp::LtEq => " <= ",
-                BinOp::Gt => " > ",
-                BinOp::GtEq => " >= ",
+        for j in &s.joins {
+            self.newline();
+            self.push(match j.kind {
+                JoinKind::Inner => "INNER JOIN ",
+                JoinKind::Left => "LEFT JOIN ",
+                JoinKind::Cross => "CROSS JOIN ",
             });
-            operand(out, r, level);
+            self.source_item(&j.item);
+            if j.kind != JoinKind::Cross {
+                self.push(" ON ");
+                self.expr(&j.on);
+            }
         }
-        Expr::And(items) | Expr::Or(items) => {
-            let kw = if matches!(e, Expr::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            for (i, item) in items.iter().enumerate() {
+        self.select_tail(s);
+    }
+
+    /// WHERE, GROUP BY, ORDER BY, LIMIT.
+    fn select_tail(&mut self, s: &Select) {
+        if let Some(w) = &s.filter {
+            self.newline();
+            self.push("WHERE ");
+            self.expr(w);
+        }
+        if !s.group_by.is_empty() {
+            self.newline();
+            self.push("GROUP BY ");
+            self.list(&s.group_by);
+        }
+        if !s.order_by.is_empty() {
+            self.newline();
+            self.push("ORDER BY ");
+            for (i, (e, desc)) in s.order_by.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(kw);
+                    self.push(", ");
                 }
-                operand(out, item, level);
+                self.expr(e);
+                self.push(if *desc { " DESC" } else { " ASC" });
             }
         }
-        Expr::Not(inner) => {
-            out.push_str("NOT ");
-            match **inner {
-                Expr::Func(..) | Expr::Exists(_) | Expr::Column(..) => expr(out, inner, level),
-                _ => {
-                    out.push('(');
-                    expr(out, inner, level);
-                    out.push(')');
-                }
+        if let Some(l) = s.limit {
+            self.newline();
+            let _ = write!(self.out, "LIMIT {l}");
+            if let Some(o) = s.offset {
+                let _ = write!(self.out, " OFFSET {o}");
             }
         }
-        Expr::IsNull(inner) => {
-            operand(out, inner, level);
-            out.push_str(" IS NULL");
-        }
-        Expr::IsNotNull(inner) => {
-            operand(out, inner, level);
-            out.push_str(" IS NOT NULL");
-        }
-        Expr::IsTrue(inner) => {
-            operand(out, inner, level);
-            out.push_str(" IS TRUE");
-        }
-        Expr::IsFalse(inner) => {
-            operand(out, inner, level);
-            out.push_str(" IS FALSE");
-        }
-        Expr::InList(inner, items) => {
-            operand(out, inner, level);
-            out.push_str(" IN (");
-            list(out, items, level);
-            out.push(')');
-        }
-        Expr::InQuery(inner, q) => {
-            operand(out, inner, level);
-            out.push_str(" IN (\n");
-            query(out, q, level + 1);
-            newline(out, level);
-            out.push(')');
-        }
-        Expr::Exists(q) => {
-            out.push_str("EXISTS (\n");
-            query(out, q, level + 1);
-            newline(out, level);
-            out.push(')');
-        }
-    }
-}
-
-/// Floats render so BigQuery reads them back as the same FLOAT64, never as
-/// an identifier or in exponent-only forms sqlparser might misread.
-fn float(out: &mut String, f: f64) {
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        let _ = write!(out, "{f:.1}");
-    } else {
-        let _ = write!(out, "{f:?}");
-    }
-    // `{:?}` may produce `1e300`; BigQuery reads that as a FLOAT64 too.
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_quotes_and_backslashes() {
-        assert_eq!(string_literal(r"it's a \d"), r"'it\'s a \\d'");
-        assert_eq!(string_literal("a\nb\tc\u{7}"), r"'a\nb\tc\a'");
-        assert_eq!(string_literal("{{now}}\""), "'{{now}}\"'");
     }
 
-    #[test]
-    fn floats_stay_floats() {
-        let mut s = String::new();
-        float(&mut s, 3.0);
-        s.push(' ');
-        float(&mut s, 2.5);
-        s.push(' ');
-        float(&mut s, -1e300);
-        assert_eq!(s, "3.0 2.5 -1e300");
+    fn source_item(&mut self, f: &FromItem) {
+        let d = self.dialect;
+        match f {
+            FromItem::Table { table, alias } => {
+                self.table(table);
+                self.push(" AS ");
+                self.push(alias);
+            }
+            FromItem::Entries { array, alias } => d.entries_from(self, array, alias),
+            FromItem::Elements { array, alias } => d.elements_from(self, array, alias),
+            FromItem::Subquery { query, alias } => {
+                self.query_block(query);
+                self.push(" AS ");
+                self.push(alias);
+            }
+        }
+    }
+
+    pub fn list(&mut self, items: &[Expr]) {
+        for (i, e) in items.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.expr(e);
+        }
+    }
+
+    /// `name(arg, ...)`.
+    pub fn call_plain(&mut self, name: &str, args: &[Expr]) {
+        self.push(name);
+        self.out.push('(');
+        self.list(args);
+        self.out.push(')');
+    }
+
+    /// An operand of AND/OR/NOT and comparisons: parenthesised when it is
+    /// itself compound, so precedence never depends on the reader.
+    pub fn operand(&mut self, e: &Expr) {
+        if matches!(e, Expr::And(_) | Expr::Or(_)) {
+            self.out.push('(');
+            self.expr(e);
+            self.out.push(')');
+        } else {
+            self.expr(e);
+        }
+    }
+
+    pub fn expr(&mut self, e: &Expr) {
+        let d = self.dialect;
+        match e {
+            Expr::Column(alias, name) => {
+                self.push(alias);
+                self.out.push('.');
+                self.ident(name);
+            }
+            Expr::Name(name) => self.ident(name),
+            Expr::Str(s) => d.string_literal(&mut self.out, s),
+            Expr::Int(i) => {
+                let _ = write!(self.out, "{i}");
+            }
+            Expr::Float(f) => d.float_literal(&mut self.out, *f),
+            Expr::Bool(b) => self.push(if *b { "TRUE" } else { "FALSE" }),
+            Expr::Null => self.push("NULL"),
+            Expr::Time(t) => self.time(*t),
+            Expr::Day(day) => self.day(*day),
+            Expr::Call(f, args) => d.call(self, *f, args),
+            Expr::CountStar => self.push("COUNT(*)"),
+            Expr::Agg {
+                func,
+                distinct,
+                arg,
+            } => {
+                self.push(d.aggregate_name(*func));
+                self.push(if *distinct { "(DISTINCT " } else { "(" });
+                self.expr(arg);
+                self.out.push(')');
+            }
+            Expr::Cast { expr, ty, safe } => d.cast(self, expr, *ty, *safe),
+            Expr::Entry(alias, field) => d.entry_field(self, alias, *field),
+            Expr::Element(alias) => d.element(self, alias),
+            _ => self.logic(e),
+        }
+    }
+
+    /// Comparisons, connectives, null tests, IN and EXISTS.
+    fn logic(&mut self, e: &Expr) {
+        match e {
+            Expr::Binary(l, op, r) => {
+                self.operand(l);
+                self.push(match op {
+                    BinOp::Eq => " = ",
+                    BinOp::NotEq => " != ",
+                    BinOp::Lt => " < ",
+                    BinOp::LtEq => " <= ",
+                    BinOp::Gt => " > ",
+                    BinOp::GtEq => " >= ",
+                });
+                self.operand(r);
+            }
+            Expr::And(items) | Expr::Or(items) => {
+                let kw = if matches!(e, Expr::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.push(kw);
+                    }
+                    self.operand(item);
+                }
+            }
+            Expr::Not(inner) => {
+                self.push("NOT ");
+                match **inner {
+                    Expr::Call(..) | Expr::Exists(_) | Expr::Column(..) => self.expr(inner),
+                    _ => {
+                        self.out.push('(');
+                        self.expr(inner);
+                        self.out.push(')');
+                    }
+                }
+            }
+            Expr::IsNull(inner) => self.postfix(inner, " IS NULL"),
+            Expr::IsNotNull(inner) => self.postfix(inner, " IS NOT NULL"),
+            Expr::IsTrue(inner) => self.postfix(inner, " IS TRUE"),
+            Expr::IsFalse(inner) => self.postfix(inner, " IS FALSE"),
+            Expr::InList(inner, items) => {
+                self.operand(inner);
+                self.push(" IN (");
+                self.list(items);
+                self.out.push(')');
+            }
+            Expr::InQuery(inner, q) => {
+                self.operand(inner);
+                self.push(" IN ");
+                self.query_block(q);
+            }
+            Expr::Exists(q) => {
+                self.push("EXISTS ");
+                self.query_block(q);
+            }
+            // `expr` handles every other variant before calling here.
+            other => self.fail(CoreError::Argument(format!(
+                "cannot render {other:?} as a condition"
+            ))),
+        }
+    }
+
+    fn postfix(&mut self, inner: &Expr, suffix: &str) {
+        self.operand(inner);
+        self.push(suffix);
+    }
+
+    fn fail(&mut self, e: CoreError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    fn time(&mut self, t: crate::time::TimeRef) {
+        match self.clock {
+            Clock::Placeholders => self.push(&t.placeholder()),
+            Clock::At { tz, now } => match t.resolve(&tz, now) {
+                Some(v) if self.dialect.instant_in_range(v) => {
+                    self.dialect.timestamp_literal(&mut self.out, v)
+                }
+                _ => self.fail(crate::time::out_of_range(&t.placeholder(), now)),
+            },
+        }
+    }
+
+    fn day(&mut self, day: crate::time::DayRef) {
+        let resolved = match (self.clock, day) {
+            (_, crate::time::DayRef::Fixed(d)) => Some(d),
+            (Clock::Placeholders, _) => return self.push(&day.placeholder()),
+            (Clock::At { tz, now }, _) => day.resolve(&tz, now),
+        };
+        match resolved {
+            Some(d) if crate::time::day_in_range(d) => self.dialect.date_literal(&mut self.out, d),
+            _ => {
+                let now = match self.clock {
+                    Clock::At { now, .. } => now,
+                    Clock::Placeholders => chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                };
+                self.fail(crate::time::out_of_range(&day.placeholder(), now))
+            }
+        }
     }
 }
