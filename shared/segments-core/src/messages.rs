@@ -66,6 +66,12 @@ pub enum SegmentCommand {
         account_id: String,
         drop_tables: bool,
     },
+    /// Restores revision `revision`'s rules as a new revision and rebuilds (SPEC §11).
+    Revert {
+        account_id: String,
+        segment_id: String,
+        revision: i64,
+    },
 }
 
 impl SegmentCommand {
@@ -75,7 +81,8 @@ impl SegmentCommand {
             | SegmentCommand::Update { account_id, .. }
             | SegmentCommand::Rebuild { account_id, .. }
             | SegmentCommand::Delete { account_id, .. }
-            | SegmentCommand::ExpireAll { account_id, .. } => account_id,
+            | SegmentCommand::ExpireAll { account_id, .. }
+            | SegmentCommand::Revert { account_id, .. } => account_id,
         }
     }
 
@@ -86,6 +93,7 @@ impl SegmentCommand {
             SegmentCommand::Rebuild { .. } => "rebuild",
             SegmentCommand::Delete { .. } => "delete",
             SegmentCommand::ExpireAll { .. } => "expire-all",
+            SegmentCommand::Revert { .. } => "revert",
         }
     }
 
@@ -96,7 +104,8 @@ impl SegmentCommand {
                 segment.get("id").and_then(Value::as_str)
             }
             SegmentCommand::Rebuild { segment_id, .. }
-            | SegmentCommand::Delete { segment_id, .. } => Some(segment_id),
+            | SegmentCommand::Delete { segment_id, .. }
+            | SegmentCommand::Revert { segment_id, .. } => Some(segment_id),
             SegmentCommand::ExpireAll { .. } => None,
         }
     }
@@ -148,11 +157,22 @@ impl SegmentCommand {
                     }
                 },
             },
+            Some("revert") => SegmentCommand::Revert {
+                segment_id: req_id(&v, "segmentId", &mut errs),
+                revision: match v.get("revision").and_then(Value::as_i64) {
+                    Some(r) if r >= 1 => r,
+                    _ => {
+                        errs.push("revision", "must be a revision number (1, 2, ...)");
+                        0
+                    }
+                },
+                account_id,
+            },
             Some(other) => {
                 errs.push(
                     "action",
                     format!(
-                        "unknown action {other:?} (create, update, rebuild, delete, expire-all)"
+                        "unknown action {other:?} (create, update, rebuild, delete, expire-all, revert)"
                     ),
                 );
                 return Err(errs);
@@ -202,6 +222,9 @@ pub struct JobInput {
     pub cache_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_table: Option<String>,
+    /// The revision of the rules a segment run runs (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
 
 /// `{"jobId", "accountId", "action", "jobInputData", "startedAt", "attempt"}`.
@@ -332,7 +355,7 @@ mod tests {
             errs(SegmentCommand::parse(
                 br#"{"action":"drop","accountId":"a"}"#
             )),
-            r#"action: unknown action "drop" (create, update, rebuild, delete, expire-all)"#
+            r#"action: unknown action "drop" (create, update, rebuild, delete, expire-all, revert)"#
         );
         assert_eq!(
             errs(SegmentCommand::parse(

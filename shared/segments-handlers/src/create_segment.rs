@@ -1,18 +1,20 @@
-//! create-segment: create, update, rebuild, delete and expire-all. A valid
-//! segment is stored with its cronjob query, its build job submitted (with an id
-//! derived from the message, so a redelivery submits nothing twice), a job check
-//! queued and the caches cleared. An invalid one is refused with every error
-//! path, and nothing is written.
+//! create-segment: create, update, revert, rebuild, delete and expire-all. A
+//! valid segment is stored with its cronjob query and a new rule revision, its
+//! build run submitted (SPEC §11: the members, the population and the changes,
+//! with a job id derived from the message, so a redelivery submits nothing
+//! twice), a job check queued and the caches cleared. An invalid one is refused
+//! with every error path, and nothing is written.
 
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
+use segments_core::history::{Run, render_run};
 use segments_core::jobs::{QueryStatus, job_id};
 use segments_core::messages::{CheckJobMessage, JobAction, JobInput, SegmentCommand};
 use segments_core::model::Segment;
 use segments_core::sql::drop_table;
 use segments_core::time::parse_time_zone;
 use segments_core::{check_segment, parse_segment, render_segment};
-use segments_infra::ports::{JobRecord, QueryJob, SegmentRow, SegmentWrite};
+use segments_infra::ports::{JobRecord, QueryJob, RevisionAction, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -83,21 +85,66 @@ pub async fn handle(
                 )));
             }
             let rules = segment.get("ruleGroups").cloned().unwrap_or(Value::Null);
-            let action = if matches!(cmd, SegmentCommand::Create { .. }) {
-                JobAction::CreateSegment
+            let (action, revision) = if matches!(cmd, SegmentCommand::Create { .. }) {
+                (JobAction::CreateSegment, RevisionAction::Create)
             } else {
-                JobAction::RebuildSegment
+                (JobAction::RebuildSegment, RevisionAction::Update)
+            };
+            let rev = Rules::New {
+                action: revision,
+                reverted_to: None,
             };
             outcome
                 .segments
-                .push(build(&ctx, &seg, &rules, action, false).await?);
+                .push(build(&ctx, &seg, &rules, action, rev, false).await?);
+        }
+        SegmentCommand::Revert {
+            segment_id,
+            revision,
+            ..
+        } => {
+            // The segment must be the account's, and so must the revision.
+            owned(app, account, segment_id).await?;
+            let old = app
+                .ports
+                .history
+                .revision(account, segment_id, *revision)
+                .await?
+                .ok_or_else(|| {
+                    Failure::Rejected(format!("segment {segment_id} has no revision {revision}"))
+                })?;
+            let rules: Value = serde_json::from_str(&old.rule_groups).map_err(|e| {
+                Failure::Rejected(format!(
+                    "revision {revision}: stored ruleGroups are not JSON: {e}"
+                ))
+            })?;
+            let seg = check_segment(
+                &serde_json::json!({"id": segment_id, "accountId": account, "name": old.name,
+                    "description": old.description, "ruleGroups": rules}),
+                &app.catalog,
+            )?;
+            let rev = Rules::New {
+                action: RevisionAction::Revert,
+                reverted_to: Some(*revision),
+            };
+            outcome
+                .segments
+                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, rev, false).await?);
         }
         SegmentCommand::Rebuild { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
             let (seg, rules) = stored_segment(&row)?;
-            outcome
-                .segments
-                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, false).await?);
+            outcome.segments.push(
+                build(
+                    &ctx,
+                    &seg,
+                    &rules,
+                    JobAction::RebuildSegment,
+                    Rules::Current,
+                    false,
+                )
+                .await?,
+            );
         }
         SegmentCommand::Delete { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
@@ -124,7 +171,15 @@ pub async fn handle(
                 // One bad stored segment must not stop the others.
                 let built = match stored_segment(&row) {
                     Ok((seg, rules)) => {
-                        build(&ctx, &seg, &rules, JobAction::RebuildSegment, *drop_tables).await
+                        build(
+                            &ctx,
+                            &seg,
+                            &rules,
+                            JobAction::RebuildSegment,
+                            Rules::Current,
+                            *drop_tables,
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 };
@@ -193,12 +248,26 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
 }
 
-/// Renders, stores, submits the build and queues its check.
+/// Which revision of the rules a build runs.
+#[derive(Clone, Copy)]
+enum Rules {
+    /// New rules (create, update, revert): a new revision is written with the segment.
+    New {
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+    },
+    /// The stored rules (rebuild, expire-all): their latest revision. A segment
+    /// stored before revisions existed gets its first one (action `create`) here.
+    Current,
+}
+
+/// Renders, stores, submits the build run and queues its check.
 async fn build(
     ctx: &Ctx<'_>,
     seg: &Segment,
     rules: &Value,
     action: JobAction,
+    revision: Rules,
     drop_first: bool,
 ) -> Result<SegmentOutcome, Failure> {
     let Ctx {
@@ -210,23 +279,39 @@ async fn build(
     } = *ctx;
     let target = app.target(account)?;
     let rendered = render_segment(seg, &app.catalog, &target, tz, now)?;
-    app.ports
-        .store
-        .save_segment(&SegmentWrite {
-            id: seg.id.clone(),
-            account_id: account.to_string(),
-            name: seg
-                .name
-                .clone()
-                .unwrap_or_else(|| "Untitled segment".into())
-                .chars()
-                .take(200)
-                .collect(),
-            description: seg.description.clone(),
-            rule_groups: rules.to_string(),
-            query: rendered.cronjob_query.clone(),
-        })
-        .await?;
+    let write = SegmentWrite {
+        id: seg.id.clone(),
+        account_id: account.to_string(),
+        name: seg
+            .name
+            .clone()
+            .unwrap_or_else(|| "Untitled segment".into())
+            .chars()
+            .take(200)
+            .collect(),
+        description: seg.description.clone(),
+        rule_groups: rules.to_string(),
+        query: rendered.cronjob_query.clone(),
+    };
+    let history = &app.ports.history;
+    let revision = match revision {
+        Rules::New {
+            action,
+            reverted_to,
+        } => {
+            history
+                .save_with_revision(&write, action, reverted_to, message_id)
+                .await?
+        }
+        Rules::Current => match history.latest_revisions(account).await?.get(&seg.id) {
+            Some(r) => *r,
+            None => {
+                history
+                    .save_with_revision(&write, RevisionAction::Create, None, message_id)
+                    .await?
+            }
+        },
+    };
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
@@ -241,7 +326,18 @@ async fn build(
         )
         .await?;
     }
-    submit(app, &id, rendered.create_table_query, false).await?;
+    let run = render_run(
+        seg,
+        &app.catalog,
+        &target,
+        tz,
+        now,
+        Run {
+            run_id: &id,
+            revision,
+        },
+    )?;
+    submit(app, &id, run.sql, false).await?;
     app.ports
         .store
         .start_job(&JobRecord {
@@ -256,19 +352,21 @@ async fn build(
             finished_at: None,
         })
         .await?;
+    history.set_job_revision(&id, revision).await?;
     let check = CheckJobMessage {
         job_id: id.clone(),
         account_id: account.to_string(),
         action,
         job_input_data: JobInput {
             segment_id: Some(seg.id.clone()),
+            revision: Some(revision),
             ..Default::default()
         },
         started_at: now,
         attempt: 0,
     };
     app.queue_check(&check, app.schedule.first_delay).await?;
-    tracing::info!("build submitted");
+    tracing::info!(revision, "build submitted");
     Ok(SegmentOutcome {
         segment_id: seg.id.clone(),
         table: rendered.table,

@@ -188,3 +188,83 @@ pub trait Warehouse: Send + Sync {
 pub trait Notifier: Send + Sync {
     async fn trigger(&self, channel: &str, event: &str, data: &Value) -> Result<()>;
 }
+
+/// Why a revision of a segment's rules was written (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisionAction {
+    Create,
+    Update,
+    Revert,
+}
+
+impl RevisionAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionAction::Create => "create",
+            RevisionAction::Update => "update",
+            RevisionAction::Revert => "revert",
+        }
+    }
+}
+
+/// A row of `"SegmentRevisions"`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionRow {
+    pub segment_id: String,
+    pub account_id: String,
+    pub revision: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub rule_groups: String,
+    pub action: String,
+    pub reverted_to: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One run of a segment as `segment_jobs` records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub job_id: String,
+    pub action: String,
+    pub status: String,
+    pub revision: Option<i64>,
+    pub bytes_billed: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Rule revisions and runs of segments (SPEC §11).
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// Saves the segment as [`SegmentStore::save_segment`] does and appends a
+    /// revision in the same transaction; returns its number. The same
+    /// `request_id` again (a redelivery) writes nothing and returns the
+    /// revision it wrote the first time.
+    async fn save_with_revision(
+        &self,
+        seg: &SegmentWrite,
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+        request_id: &str,
+    ) -> Result<i64>;
+    /// The segment's revisions, oldest first; none for another account's segment.
+    async fn revisions(&self, account_id: &str, segment_id: &str) -> Result<Vec<RevisionRow>>;
+    async fn revision(
+        &self,
+        account_id: &str,
+        segment_id: &str,
+        revision: i64,
+    ) -> Result<Option<RevisionRow>>;
+    /// The latest revision of each segment of the account that has one.
+    async fn latest_revisions(
+        &self,
+        account_id: &str,
+    ) -> Result<std::collections::HashMap<String, i64>>;
+    /// Records which revision a job runs.
+    async fn set_job_revision(&self, job_id: &str, revision: i64) -> Result<()>;
+    /// The segment's runs (builds and refreshes), newest first, at most `limit`.
+    async fn runs(&self, account_id: &str, segment_id: &str, limit: i64) -> Result<Vec<RunRecord>>;
+}

@@ -16,7 +16,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/001_web_app_tables.sql")),
     (2, include_str!("migrations/002_segment_jobs.sql")),
     (3, include_str!("migrations/003_segment_jobs_order.sql")),
+    (4, include_str!("migrations/004_segment_history.sql")),
 ];
+
+// The history port (revisions, runs, the delta outbox) on the same pool.
+#[path = "postgres_history.rs"]
+mod history;
 
 /// Serialises concurrent migrations (any fixed number works).
 const MIGRATION_LOCK: i64 = 0x5e6_3e47;

@@ -6,7 +6,7 @@ use crate::bigquery::BigQuery;
 use crate::cache::RedisCache;
 use crate::config::Config;
 use crate::error::Result;
-use crate::ports::{Cache, Notifier, ObjectStore, Queue, SegmentStore, Warehouse};
+use crate::ports::{Cache, HistoryStore, Notifier, ObjectStore, Queue, SegmentStore, Warehouse};
 use crate::postgres::PgStore;
 use crate::pusher::Pusher;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Ports {
     pub store: Arc<dyn SegmentStore>,
+    /// Rule revisions and runs (SPEC §11); the same database as `store`.
+    pub history: Arc<dyn HistoryStore>,
     pub cache: Arc<dyn Cache>,
     pub queue: Arc<dyn Queue>,
     pub objects: Arc<dyn ObjectStore>,
@@ -24,12 +26,13 @@ pub struct Ports {
 impl Ports {
     /// Connects every adapter. Redis connects lazily: its outage must not stop a function.
     pub async fn connect(config: &Config) -> Result<Ports> {
-        let store = PgStore::connect(&config.database_url.0, 4)?;
+        let store = Arc::new(PgStore::connect(&config.database_url.0, 4)?);
         // Credentials from the environment only (Lambda's role, or moto's dummies
         // locally): config.rs reads every other variable.
         let sdk = sdk_config(&config.aws_region, config.aws_endpoint_url.as_deref(), None).await;
         Ok(Ports {
-            store: Arc::new(store),
+            store: store.clone(),
+            history: store,
             cache: Arc::new(RedisCache::new(&config.redis_url.0)?),
             queue: Arc::new(SqsQueue::new(&sdk)),
             objects: Arc::new(S3Store::new(&sdk)),

@@ -1,0 +1,21 @@
+-- SPEC §11: every create, update and revert of a segment's rules adds a
+-- revision. "requestId" (ours) is the delivery that wrote it, so a redelivered
+-- message adds no second revision.
+CREATE TABLE IF NOT EXISTS "SegmentRevisions" (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    "segmentId" UUID NOT NULL REFERENCES "Segments" (id) ON DELETE CASCADE,
+    "accountId" UUID NOT NULL REFERENCES "Accounts" (id) ON DELETE CASCADE,
+    revision INT NOT NULL CHECK (revision >= 1),
+    name VARCHAR(200) NOT NULL,
+    description TEXT,
+    "ruleGroups" TEXT NOT NULL,
+    action VARCHAR(20) NOT NULL CHECK (action IN ('create', 'update', 'revert')),
+    "revertedTo" INT,
+    "requestId" TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE ("segmentId", revision),
+    UNIQUE ("segmentId", "requestId")
+);
+CREATE INDEX IF NOT EXISTS "SegmentRevisions_account" ON "SegmentRevisions" ("accountId", "segmentId");
+-- Which revision of the rules a run (build or refresh) ran.
+ALTER TABLE segment_jobs ADD COLUMN IF NOT EXISTS revision INT;
