@@ -192,6 +192,8 @@ impl SegmentCommand {
 pub enum JobAction {
     CreateSegment,
     RebuildSegment,
+    /// A scheduled refresh (segment-cronjob); a run like a build (SPEC §11).
+    RefreshSegment,
     QueryReport,
     QueryReportWithSegment,
 }
@@ -201,12 +203,24 @@ impl JobAction {
         match self {
             JobAction::CreateSegment => "create-segment",
             JobAction::RebuildSegment => "rebuild-segment",
+            JobAction::RefreshSegment => "refresh-segment",
             JobAction::QueryReport => "query-report",
             JobAction::QueryReportWithSegment => "query-report-with-segment",
         }
     }
 
+    /// A run of a segment: a build or a refresh. Its check records the run,
+    /// clears the segment's caches and notifies the browser.
     pub fn is_segment_build(self) -> bool {
+        matches!(
+            self,
+            JobAction::CreateSegment | JobAction::RebuildSegment | JobAction::RefreshSegment
+        )
+    }
+
+    /// A run that replaces the segment's status (create, rebuild); a refresh
+    /// leaves `"queryStatus"` alone: its table keeps the last good members.
+    pub fn sets_segment_status(self) -> bool {
         matches!(self, JobAction::CreateSegment | JobAction::RebuildSegment)
     }
 }

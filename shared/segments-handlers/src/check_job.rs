@@ -165,11 +165,18 @@ async fn finish(
             PUSHER_EVENT,
             json!({
                 "segmentId": segment_id,
-                "queryStatus": status.as_str(),
+                // A refresh that failed leaves the segment done: its table keeps
+                // the last good members. The run itself says how it ended.
+                "queryStatus": if msg.action.sets_segment_status() { status.as_str() } else { QueryStatus::Done.as_str() },
                 "totalBytesBilled": job.total_bytes_billed,
                 "buildAt": (status == QueryStatus::Done).then(|| at.to_rfc3339()),
                 "jobId": msg.job_id,
                 "error": error,
+                "run": {
+                    "action": msg.action.as_str(),
+                    "status": status.as_str(),
+                    "revision": msg.job_input_data.revision,
+                },
             }),
         )
     } else {

@@ -260,6 +260,31 @@ async fn create_check_refresh_report_delete() {
         .unwrap();
     assert_eq!(again.submitted, refreshed.submitted);
     assert_eq!(e.warehouse.members(&table).await.unwrap(), vec!["s1", "s2"]);
+    // Each refresh is a tracked run: a job row and a check per delivery; the
+    // second check of the same job changes nothing.
+    let checks = receive_n(&e, &e.check_queue, 2).await;
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let mut applied = 0;
+    for body in &checks {
+        let m = CheckJobMessage::parse(body.as_bytes()).unwrap();
+        assert_eq!(m.action.as_str(), "refresh-segment");
+        assert_eq!(m.job_id, refreshed.submitted[0]);
+        match check_job::handle(&e.app, &m, Utc::now()).await.unwrap() {
+            Checked::Finished {
+                status, applied: a, ..
+            } => {
+                assert_eq!(status, "done");
+                applied += usize::from(a);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(applied, 1);
+    let job = e.store.job(&refreshed.submitted[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (job.action.as_str(), job.status.as_str()),
+        ("refresh-segment", "done")
+    );
 
     // A report filtered by the segment and All Data.
     let all_data = e.store.ensure_all_data(&e.account).await.unwrap();

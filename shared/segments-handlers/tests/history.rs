@@ -2,21 +2,23 @@
 //! (create, update, revert), the population rows each build writes with its
 //! revision, and a revert refused to another account.
 
+use chrono::Duration;
 use chrono::Utc;
 use segments_core::Catalog;
-use segments_core::messages::{CheckJobMessage, SegmentCommand};
+use segments_core::jobs::QueryStatus;
+use segments_core::messages::{CheckJobMessage, CronjobMessage, SegmentCommand};
 use segments_handlers::check_job::{self, Checked};
-use segments_handlers::{App, Failure, create_segment};
+use segments_handlers::{App, Failure, create_segment, cronjob};
 use segments_infra::aws::SqsQueue;
 use segments_infra::config::Config;
-use segments_infra::ports::SegmentStore;
+use segments_infra::ports::{QueryJob, SegmentStore};
 use segments_infra::postgres::PgStore;
 use segments_infra::wiring::Ports;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 use segments_tests::lambda::{fresh_uuid as uuid, stack_env};
-use segments_tests::warehouse::Warehouse;
+use segments_tests::warehouse::{Warehouse, async_emulator_url, hold_jobs, release_jobs};
 
 struct Env {
     app: App,
@@ -28,10 +30,15 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn env_with(tweak: impl FnOnce(&mut std::collections::HashMap<String, String>)) -> Env {
     let mut vars = stack_env();
     let sqs = segments_tests::lambda::local_queues(&mut vars, "hist").await;
     let check_queue = vars["CHECK_JOB_QUEUE_URL"].clone();
     vars.insert("BIGQUERY_DATASET_PREFIX".into(), "hist_".into());
+    tweak(&mut vars);
     let config = Config::from_map(&vars).unwrap();
     let store = PgStore::connect(&config.database_url.0, 4).unwrap();
     store.migrate().await.unwrap();
@@ -51,8 +58,7 @@ async fn env() -> Env {
     }
 }
 
-/// Handles the one queued check (the emulator has finished the job already).
-async fn check(e: &Env) -> CheckJobMessage {
+async fn receive_one(e: &Env) -> CheckJobMessage {
     let mut bodies = Vec::new();
     for _ in 0..10 {
         let r = e
@@ -75,7 +81,12 @@ async fn check(e: &Env) -> CheckJobMessage {
         }
     }
     assert_eq!(bodies.len(), 1, "{bodies:?}");
-    let msg = CheckJobMessage::parse(bodies[0].as_bytes()).unwrap();
+    CheckJobMessage::parse(bodies[0].as_bytes()).unwrap()
+}
+
+/// Handles the one queued check (the emulator has finished the job already).
+async fn check(e: &Env) -> CheckJobMessage {
+    let msg = receive_one(e).await;
     let out = check_job::handle(&e.app, &msg, Utc::now()).await.unwrap();
     assert!(
         matches!(&out, Checked::Finished { status, .. } if status == "done"),
@@ -228,4 +239,209 @@ async fn update_then_revert_restores_the_rules_the_table_and_adds_revisions() {
             (build1.job_id.clone(), Some(1), "done".to_string()),
         ]
     );
+}
+
+async fn captured(channel: &str) -> Vec<Value> {
+    let url = format!("{}/captured", stack_env()["PUSHER_HOST"]);
+    let all: Vec<Value> = reqwest::get(url).await.unwrap().json().await.unwrap();
+    all.into_iter()
+        .filter(|e| e["channels"][0] == channel)
+        .collect()
+}
+
+async fn refresh(e: &Env) -> String {
+    let cron = CronjobMessage::parse(
+        json!({"accountId": e.account, "timeZone": "UTC"})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = cronjob::refresh_account(&e.app, &cron, Utc::now(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(out.submitted.len(), 1, "{out:?}");
+    out.submitted[0].clone()
+}
+
+async fn build(e: &Env, seg: &str) -> CheckJobMessage {
+    let create = command(json!({"action": "create", "accountId": e.account,
+        "segment": {"id": seg, "name": "US", "ruleGroups": rules("us")}}));
+    create_segment::handle(&e.app, &create, "m-create", Utc::now())
+        .await
+        .unwrap();
+    check(e).await
+}
+
+/// GIVEN a built segment WHEN its refresh fails on the warehouse THEN the run is
+/// recorded failed with the error, the browser is told, the segment stays done
+/// with its last good members, and no history row is written for that run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_fails_is_visible_on_the_segment() {
+    let e = env().await;
+    let seg = uuid();
+    let table = segments_core::model::segment_table_name(&seg);
+    let build = build(&e, &seg).await;
+    // The source disappears: the refresh's first read fails.
+    e.warehouse
+        .run(&format!("DROP TABLE {}", e.warehouse.table("sessions")))
+        .await
+        .unwrap();
+    let job = refresh(&e).await;
+    let msg = receive_one(&e).await;
+    assert_eq!(
+        (msg.job_id.as_str(), msg.action.as_str()),
+        (job.as_str(), "refresh-segment")
+    );
+    assert_eq!(msg.job_input_data.revision, Some(1));
+    let out = check_job::handle(&e.app, &msg, Utc::now()).await.unwrap();
+    assert_eq!(
+        out,
+        Checked::Finished {
+            status: "failed".into(),
+            applied: true,
+            notified: true
+        }
+    );
+    let runs = e
+        .app
+        .ports
+        .history
+        .runs(&e.account, &seg, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (
+            runs[0].job_id.as_str(),
+            runs[0].action.as_str(),
+            runs[0].status.as_str(),
+            runs[0].revision
+        ),
+        (job.as_str(), "refresh-segment", "failed", Some(1))
+    );
+    let error = runs[0].error.clone().unwrap_or_default();
+    assert!(error.to_lowercase().contains("sessions"), "{error}");
+    let row = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(row.query_status, "done");
+    assert_eq!(e.warehouse.members(&table).await.unwrap(), ["s1", "s2"]);
+    let event = captured(&format!("channel-{}", e.account))
+        .await
+        .last()
+        .cloned()
+        .unwrap();
+    let data: Value = match &event["data"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        v => v.clone(),
+    };
+    assert_eq!(data["segmentId"], seg);
+    assert_eq!(data["queryStatus"], "done");
+    assert_eq!(data["run"]["status"], "failed");
+    assert_eq!(data["run"]["action"], "refresh-segment");
+    assert_eq!(data["jobId"], job);
+    assert!(data["error"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(
+        population(&e, &seg).await,
+        [format!("{}|1|2|2|0", build.job_id)]
+    );
+}
+
+/// GIVEN a refresh that stays queued on BigQuery WHEN its check comes after the
+/// deadline THEN it is cancelled and recorded like a build, and the segment stays done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_running_past_the_deadline_is_cancelled() {
+    let url = async_emulator_url(&stack_env());
+    let project = format!("histheld-{}", &uuid()[..8]);
+    let e = env_with(|v| {
+        v.insert("BIGQUERY_BASE_URL".into(), url.clone());
+        v.insert("BIGQUERY_PROJECT".into(), project.clone());
+    })
+    .await;
+    // This project's own source table, on the asynchronous emulator.
+    let dataset = e.app.dataset(&e.account);
+    let w = &e.app.ports.warehouse;
+    w.ensure_dataset(&dataset).await.unwrap();
+    let sql = format!(
+        "CREATE OR REPLACE TABLE `{project}.{dataset}.sessions` AS SELECT 's1' AS session_id, 'us' AS country"
+    );
+    let id = format!("histheld_src_{}", &uuid()[..8]);
+    w.submit(&QueryJob {
+        job_id: id.clone(),
+        sql,
+        labels: vec![],
+        batch: false,
+        maximum_bytes_billed: e.app.maximum_bytes_billed,
+    })
+    .await
+    .unwrap();
+    w.wait(&id, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    let seg = uuid();
+    build(&e, &seg).await;
+    hold_jobs(&url, &project).await;
+    let job = refresh(&e).await;
+    let msg = receive_one(&e).await;
+    let mut app = e.app.clone();
+    app.schedule.window = 1;
+    let out = check_job::handle(&app, &msg, msg.started_at + Duration::seconds(301))
+        .await
+        .unwrap();
+    release_jobs(&url, &project).await;
+    assert_eq!(out, Checked::Canceled { notified: true });
+    let status = e.app.ports.warehouse.status(&job).await.unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.error_reason.as_deref()),
+        ("DONE", Some("stopped"))
+    );
+    let runs = e.app.ports.history.runs(&e.account, &seg, 1).await.unwrap();
+    assert_eq!(
+        (runs[0].job_id.as_str(), runs[0].status.as_str()),
+        (job.as_str(), "canceled")
+    );
+    assert_eq!(
+        e.store
+            .segment(&e.account, &seg)
+            .await
+            .unwrap()
+            .unwrap()
+            .query_status,
+        "done"
+    );
+}
+
+/// The bytes guard reads what the segment's last run billed: a refresh that
+/// billed over the threshold takes the segment out of the next schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bytes_guard_uses_what_the_last_refresh_billed() {
+    let e = env().await;
+    let seg = uuid();
+    build(&e, &seg).await;
+    let threshold = 10 * 1024 * 1024 * 1024_i64;
+    let eligible = |e: &Env| {
+        let (store, account) = (e.store.clone(), e.account.clone());
+        async move {
+            store
+                .eligible_for_refresh(&account, threshold)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(eligible(&e).await, 1);
+    let job = refresh(&e).await;
+    // The warehouse reports what the run billed (the emulator bills 0; BigQuery
+    // reports it on the job); recording 11 GiB for this run:
+    e.store
+        .finish_job(
+            &job,
+            QueryStatus::Done,
+            Some(threshold + threshold / 10),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let row = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
+    assert_eq!(row.total_bytes_billed, Some(threshold + threshold / 10));
+    assert_eq!(eligible(&e).await, 0);
 }

@@ -513,6 +513,25 @@ impl SegmentStore for PgStore {
                 .map_err(pg)?;
             segment_updated = n == 1;
         }
+        if let (true, Some(segment_id)) = (job.action == "refresh-segment", &job.segment_id) {
+            // A refresh leaves "queryStatus" alone (the table keeps its last good
+            // members); a finished one records what it billed, which the bytes
+            // guard of the next schedule reads, unless a newer run owns the segment.
+            let n = tx
+                .execute(
+                    r#"UPDATE "Segments" SET
+                           "totalBytesBilled" = CASE WHEN $2::text = 'done' THEN COALESCE($3::bigint, "totalBytesBilled") ELSE "totalBytesBilled" END,
+                           "buildAt" = CASE WHEN $2::text = 'done' THEN $4::timestamptz ELSE "buildAt" END, updated_at = now()
+                       WHERE id = $1::text::uuid AND "accountId" = $5::text::uuid
+                         AND $6::text = (SELECT j.job_id FROM segment_jobs j WHERE j.segment_id = $1::text::uuid
+                                   AND j.action IN ('create-segment', 'rebuild-segment', 'refresh-segment')
+                                   ORDER BY j.started_seq DESC LIMIT 1)"#,
+                    &[segment_id, &status.as_str(), &bytes_billed, &at, &job.account_id, &job_id],
+                )
+                .await
+                .map_err(pg)?;
+            segment_updated = n == 1;
+        }
         tx.commit().await.map_err(pg)?;
         Ok(JobTransition::Applied { segment_updated })
     }
