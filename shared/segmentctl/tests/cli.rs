@@ -452,7 +452,7 @@ fn run_sql_prints_the_statements_of_one_run() {
     assert!(sql.starts_with(
         "CREATE TABLE IF NOT EXISTS `acme-prod.account_1.segment_membership_changes`"
     ));
-    assert_eq!(sql.split(";\n").count(), 8, "{sql}");
+    assert_eq!(sql.split(";\n").count(), 9, "{sql}");
     assert!(sql.contains("'run-42' AS `run_id`") && sql.contains("7 AS `revision`"));
     assert!(
         sql.contains("TIMESTAMP '2024-05-16 04:00:00+00:00'"),

@@ -11,7 +11,9 @@
 //! 5. insert the population row, unless this run already did; entered and exited are
 //!    counted from the change rows of this run, so the two tables always agree;
 //! 6. replace the segment table with M (readers never see it missing or half built);
-//! 7. drop the scratch table (it also expires on its own after a day).
+//! 7. drop the scratch table (it also expires on its own after a day);
+//! 8. select this run's population row and the one before it (the job's result:
+//!    the check reads it to compare sizes across a rule change, [`size_alert`]).
 //!
 //! Every insert is one atomic statement guarded by the rows it would write, so a run
 //! executed again (a redelivered message, a retried job with the same id, or a
@@ -262,6 +264,25 @@ pub fn render_run_for(
         .item(col("c", EXITED), Some(EXITED)),
     );
     let new_members = ids_of(&scratch);
+    // This run's row and the latest one before it.
+    let recent = Query::select(
+        Select {
+            from: from(population.clone(), "h"),
+            filter: Some(Expr::and(vec![
+                col("h", SEGMENT_ID).eq(Expr::str(sid)),
+                Expr::or(vec![
+                    col("h", RUN_ID).eq(Expr::str(rid)),
+                    col("h", RAN_AT).bin(BinOp::Lt, Expr::Time(TimeRef::Now)),
+                ]),
+            ])),
+            order_by: vec![(col("h", RAN_AT), true), (col("h", RUN_ID), true)],
+            limit: Some(2),
+            ..Select::default()
+        }
+        .item(col("h", RUN_ID), Some(RUN_ID))
+        .item(col("h", REVISION), Some(REVISION))
+        .item(col("h", POPULATION), Some(POPULATION)),
+    );
 
     let mut statements = history_tables(target);
     statements.extend([
@@ -291,6 +312,7 @@ pub fn render_run_for(
             query: &new_members,
         },
         Statement::DropTableIfExists(scratch),
+        Statement::Query(&recent),
     ]);
     let sql = render_script(target.dialect(), &statements, clock)?;
     Ok((sql, statements.len(), run_name))
@@ -312,6 +334,79 @@ pub fn render_run(
         run_table,
         sql,
         statements,
+    })
+}
+
+/// One `segment_population` row, as the run's last statement returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PopulationPoint {
+    pub run_id: String,
+    pub revision: i64,
+    pub population: i64,
+}
+
+fn int(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// This run's row and the one before it (if any) from the run's result rows
+/// (`run_id`, `revision`, `population`). `None` when this run's row is missing.
+pub fn population_points(
+    run_id: &str,
+    rows: &[Vec<serde_json::Value>],
+) -> Option<(PopulationPoint, Option<PopulationPoint>)> {
+    let points: Vec<PopulationPoint> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(PopulationPoint {
+                run_id: r.first()?.as_str()?.to_string(),
+                revision: int(r.get(1)?)?,
+                population: int(r.get(2)?)?,
+            })
+        })
+        .collect();
+    let current = points.iter().find(|p| p.run_id == run_id)?.clone();
+    let previous = points.into_iter().find(|p| p.run_id != run_id);
+    Some((current, previous))
+}
+
+/// A run after a rule change that moved the population by more than the share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SizeAlert {
+    pub previous: PopulationPoint,
+    pub current: PopulationPoint,
+    /// |current − previous| / previous; infinite when previous was 0.
+    pub change: f64,
+}
+
+/// Whether `current` (a run of a new revision) moved the population by more
+/// than `share` (0.2 = 20 %) of the previous run's. Runs of the same revision
+/// never alert: data moves populations every day; only rule edits are traced.
+pub fn size_alert(
+    current: &PopulationPoint,
+    previous: Option<&PopulationPoint>,
+    share: f64,
+) -> Option<SizeAlert> {
+    let previous = previous?;
+    if previous.revision == current.revision {
+        return None;
+    }
+    let delta = (current.population - previous.population).unsigned_abs() as f64;
+    let change = if previous.population == 0 {
+        if delta == 0.0 { 0.0 } else { f64::INFINITY }
+    } else {
+        delta / previous.population as f64
+    };
+    (change > share).then(|| SizeAlert {
+        previous: previous.clone(),
+        current: current.clone(),
+        change,
     })
 }
 
@@ -360,7 +455,7 @@ mod tests {
         let r = render("run-1", 3);
         let parts: Vec<&str> = r.sql.split(";\n").collect();
         assert_eq!(parts.len(), r.statements);
-        assert_eq!(r.statements, 8);
+        assert_eq!(r.statements, 9);
         let reading = parts
             .iter()
             .filter(|s| s.contains("`p.d.sessions`"))
@@ -370,6 +465,49 @@ mod tests {
         assert!(!r.sql.contains("{{"), "unresolved placeholder: {}", r.sql);
         assert!(r.sql.contains("TIMESTAMP '2024-06-15 12:00:00+00:00'"));
         assert!(r.sql.contains(", 3 AS `revision`"));
+    }
+
+    fn point(run: &str, revision: i64, population: i64) -> PopulationPoint {
+        PopulationPoint {
+            run_id: run.into(),
+            revision,
+            population,
+        }
+    }
+
+    #[test]
+    fn size_alerts_only_after_a_rule_change_beyond_the_share() {
+        let before = point("a", 1, 100);
+        // A rule change that moves the population 25 %: alert, both ways.
+        let up = size_alert(&point("b", 2, 125), Some(&before), 0.2).unwrap();
+        assert_eq!(up.change, 0.25);
+        assert!(size_alert(&point("b", 2, 75), Some(&before), 0.2).is_some());
+        // Exactly the share, or less: no alert.
+        assert_eq!(size_alert(&point("b", 2, 120), Some(&before), 0.2), None);
+        // The same revision: data moved it, not an edit.
+        assert_eq!(size_alert(&point("b", 1, 300), Some(&before), 0.2), None);
+        // No previous run: nothing to compare.
+        assert_eq!(size_alert(&point("b", 2, 300), None, 0.2), None);
+        // From empty to some: alert; empty to empty: none.
+        assert!(size_alert(&point("b", 2, 1), Some(&point("a", 1, 0)), 0.2).is_some());
+        assert_eq!(
+            size_alert(&point("b", 2, 0), Some(&point("a", 1, 0)), 0.2),
+            None
+        );
+    }
+
+    #[test]
+    fn population_points_come_from_the_runs_result_rows() {
+        let rows = vec![
+            vec![json!("b"), json!("2"), json!("130")],
+            vec![json!("a"), json!(1), json!(100)],
+        ];
+        let (cur, prev) = population_points("b", &rows).unwrap();
+        assert_eq!(cur, point("b", 2, 130));
+        assert_eq!(prev, Some(point("a", 1, 100)));
+        assert_eq!(population_points("c", &rows), None);
+        let (cur, prev) = population_points("a", &rows[1..]).unwrap();
+        assert_eq!((cur, prev), (point("a", 1, 100), None));
     }
 
     #[test]

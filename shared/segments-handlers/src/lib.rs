@@ -6,6 +6,7 @@ pub mod check_job;
 pub mod create_segment;
 pub mod cronjob;
 pub mod entry;
+pub mod history;
 pub mod report;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +32,10 @@ pub struct App {
     pub maximum_bytes_billed: i64,
     pub bytes_threshold: i64,
     pub schedule: CheckSchedule,
+    /// Share of the population a run after a rule change may move without an alert.
+    pub size_alert_share: f64,
+    /// Where finished runs' membership changes are published, when configured.
+    pub membership_queue_url: Option<String>,
 }
 
 /// A handler's failure: the message is reported as a batch-item failure and
@@ -104,6 +109,8 @@ impl App {
                 deadline: config.job_check_deadline_seconds,
                 ..CheckSchedule::default()
             },
+            size_alert_share: config.size_alert_share,
+            membership_queue_url: config.membership_queue_url.clone(),
         }
     }
 

@@ -225,6 +225,30 @@ async fn update_then_revert_restores_the_rules_the_table_and_adds_revisions() {
     ];
     want.sort();
     assert_eq!(population(&e, &seg).await, want);
+    // Both rule changes moved the population by more than 20 %: one size
+    // alert each (2 -> 1 after the update, 1 -> 2 after the revert), none for the create.
+    let alerts: Vec<(Value, Value)> = captured(&format!("channel-{acc}"))
+        .await
+        .iter()
+        .filter(|ev| ev["name"] == "PUSHER_SEGMENT_SIZE_ALERT")
+        .map(|ev| {
+            let data = data_of(ev);
+            (data["previous"].clone(), data["current"].clone())
+        })
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            (
+                json!({"runId": build1.job_id, "revision": 1, "population": 2}),
+                json!({"runId": build2.job_id, "revision": 2, "population": 1})
+            ),
+            (
+                json!({"runId": build2.job_id, "revision": 2, "population": 1}),
+                json!({"runId": build3.job_id, "revision": 3, "population": 2})
+            ),
+        ]
+    );
     // And segment_jobs knows which revision each run ran.
     let runs = e.app.ports.history.runs(&acc, &seg, 10).await.unwrap();
     let ran: Vec<(String, Option<i64>, String)> = runs
@@ -247,6 +271,14 @@ async fn captured(channel: &str) -> Vec<Value> {
     all.into_iter()
         .filter(|e| e["channels"][0] == channel)
         .collect()
+}
+
+/// An event's data (Pusher sends it as a JSON string).
+fn data_of(ev: &Value) -> Value {
+    match &ev["data"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        v => v.clone(),
+    }
 }
 
 async fn refresh(e: &Env) -> String {
@@ -329,10 +361,7 @@ async fn a_refresh_that_fails_is_visible_on_the_segment() {
         .last()
         .cloned()
         .unwrap();
-    let data: Value = match &event["data"] {
-        Value::String(s) => serde_json::from_str(s).unwrap(),
-        v => v.clone(),
-    };
+    let data = data_of(&event);
     assert_eq!(data["segmentId"], seg);
     assert_eq!(data["queryStatus"], "done");
     assert_eq!(data["run"]["status"], "failed");
