@@ -274,3 +274,103 @@ async fn preview_queries_list_a_fields_values() {
         assert_eq!(rs.get_i64(0).unwrap(), Some(unique), "{group}");
     }
 }
+
+/// A segment rendered from its JSON *text*, as a message body arrives.
+fn rendered_text(w: &Warehouse, id: &str, groups: &str) -> segments_core::RenderedSegment {
+    let v: serde_json::Value =
+        serde_json::from_str(&format!(r#"{{"id": "{id}", "ruleGroups": [{groups}]}}"#)).unwrap();
+    let seg = segments_core::parse_segment(&v).unwrap();
+    let target = Target::new(&w.project, &w.dataset).unwrap();
+    let tz = segments_core::time::parse_time_zone("UTC").unwrap();
+    let now = segments_core::time::parse_now(T1).unwrap();
+    segments_core::render_segment(
+        &seg,
+        &segments_core::Catalog::default_catalog(),
+        &target,
+        &tz,
+        now,
+    )
+    .unwrap()
+}
+
+/// GIVEN rows whose value is exactly 999.99, WHEN conditions compare them
+/// with the JSON number 999.9900000000001 (one float step above, as a
+/// browser's JSON.stringify sends it) on every path (a property, a row
+/// metric, an aggregate, an event column, an event property), THEN the rows
+/// compare against that exact double: 999.99 is below it, not equal to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_numbers_reach_sql_at_full_precision() {
+    let w = Warehouse::fixture("precision").await;
+    w.run_script(
+        "INSERT INTO {{dataset}}.crm_opportunities (id, name, amount, created_at, custom) VALUES \
+         ('op3', 'Exact deal', 999.99, TIMESTAMP '2024-06-01 00:00:00+00', []);\n\
+         INSERT INTO {{dataset}}.users (user_id, last_seen_at, custom) VALUES ('u9', TIMESTAMP '2024-06-10 00:00:00+00', []);\n\
+         INSERT INTO {{dataset}}.ecommerce_events (event_id, event_name, user_id, revenue, event_timestamp, properties) VALUES \
+         ('ec9', 'purchase', 'u9', 999.99, TIMESTAMP '2024-06-10 10:00:00+00', [STRUCT('total' AS key, '999.99' AS value)])",
+    )
+    .await;
+    let groups = |object: &str, focus: &str, cond: &str| {
+        format!(
+            r#"{{"mainOperator": "include", "segmentObject": "{object}", "conditionFocus": "{focus}", "g0": {cond}}}"#
+        )
+    };
+    // (what, object, focus, condition with VALUE, members at 999.99, members at 999.9900000000001)
+    let cases = [
+        (
+            "property",
+            "crm-opportunity",
+            "property",
+            r#"{"type": "number", "key": "amount", "condition": "greater-than-or-equal", "value": VALUE}"#,
+            vec!["op1", "op3"],
+            vec!["op1"],
+        ),
+        (
+            "row metric",
+            "crm-opportunity",
+            "metric",
+            r#"{"type": "metric", "key": "amount", "condition": "less-than", "value": VALUE}"#,
+            vec!["op2"],
+            vec!["op2", "op3"],
+        ),
+        (
+            "aggregate",
+            "user",
+            "metric",
+            r#"{"type": "metric", "key": "revenue", "condition": "greater-than-or-equal", "value": VALUE}"#,
+            vec!["u9"],
+            vec![],
+        ),
+        (
+            "event column",
+            "user",
+            "ecommerce-event",
+            r#"{"id": "purchase", "property": "revenue", "condition": "greater-than-or-equal", "value": VALUE}"#,
+            vec!["u9"],
+            vec![],
+        ),
+        (
+            "event property",
+            "user",
+            "ecommerce-event",
+            r#"{"id": "purchase", "property": "total", "type": "number", "condition": "greater-than-or-equal", "value": VALUE}"#,
+            vec!["u9"],
+            vec![],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (what, object, focus, cond, at_exact, above)) in cases.iter().enumerate() {
+        for (j, (value, want)) in [("999.99", at_exact), ("999.9900000000001", above)]
+            .iter()
+            .enumerate()
+        {
+            let g = groups(object, focus, &cond.replace("VALUE", value));
+            let r = rendered_text(&w, &format!("precision-{i}-{j}"), &g);
+            w.run(&r.create_table_query).await.unwrap();
+            let got = w.members(&r.table).await.unwrap();
+            if got != **want {
+                failures.push(format!("{what} with {value}: {got:?}, expected {want:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

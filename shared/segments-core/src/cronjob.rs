@@ -1,7 +1,7 @@
 //! Decisions of the scheduled refresh: which segments to skip because a trigger
 //! they use is missing or disabled, and when to hand off to the schedule-report queue.
 
-use crate::model::{FieldType, Focus, Segment, SegmentObject};
+use crate::model::{Conditions, FieldType, MetricField, Segment, SegmentObject};
 use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -26,10 +26,18 @@ pub fn trigger_ids(seg: &Segment) -> Vec<&str> {
     let mut ids: Vec<&str> = seg
         .rule_groups
         .iter()
-        .filter(|g| g.focus == Focus::Metric)
-        .flat_map(|g| g.conditions.iter())
-        .filter(|c| c.field_type == Some(FieldType::Trigger))
-        .filter_map(|c| c.id.as_deref().or(c.key.as_deref()))
+        .filter_map(|g| match &g.conditions {
+            Conditions::Metric(conds) => Some(conds),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|c| match &c.field {
+            MetricField::Count {
+                kind: FieldType::Trigger,
+                id,
+            } => Some(id.as_str()),
+            _ => None,
+        })
         .collect();
     ids.sort_unstable();
     ids.dedup();

@@ -73,4 +73,7 @@ pub enum CoreError {
     Catalog(String),
     #[error("{0}")]
     Argument(String),
+    /// A stored segment row whose rules cannot be read back.
+    #[error("{0}")]
+    StoredRules(String),
 }

@@ -1,6 +1,9 @@
-//! segments-core: segment rules in, BigQuery SQL and decisions out. No I/O.
-//! Parse ([`parse`]) -> typed model ([`model`]) -> SQL AST ([`compile`]) -> text ([`sql`]).
+//! segments-core: segment rules in, warehouse SQL and decisions out. No I/O.
+//! Wire JSON --[`parse`]--> rules ([`model`]) --[`resolve`] with the [`catalog`]-->
+//! [`plan`] --[`compile`]--> SQL AST ([`sql::ast`]) --[`sql::Dialect`]--> text.
+//! See docs/architecture.md.
 
+pub mod activity;
 pub mod catalog;
 pub mod compile;
 pub mod cronjob;
@@ -10,9 +13,11 @@ pub mod jobs;
 pub mod messages;
 pub mod model;
 pub mod parse;
+pub mod plan;
 pub mod preview;
 pub mod re2;
 pub mod report;
+pub mod resolve;
 pub mod segment;
 pub mod sql;
 pub mod time;
@@ -22,6 +27,7 @@ pub use error::{CoreError, ValidationError, ValidationErrors};
 pub use model::Segment;
 pub use parse::{parse_segment, parse_segment_bytes};
 pub use segment::{
-    RenderedSegment, check_segment, check_segment_bytes, render_segment, validate_segment,
+    RenderedSegment, StoredRules, check_segment, check_segment_bytes, render_segment,
+    stored_segment, validate_segment,
 };
 pub use sql::Target;

@@ -195,19 +195,99 @@ pub enum Operand {
     Days(u32),
 }
 
-/// One condition (`g0`, `g1`, ...) of a rule group.
+/// What a condition tests: an operator and its validated operand.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Condition {
-    pub conjunction: Conjunction,
-    pub field_type: Option<FieldType>,
-    pub key: Option<String>,
-    pub sub_key: Option<String>,
-    pub sub_key_lv2: Option<String>,
-    pub property: Option<String>,
-    pub id: Option<String>,
-    /// `None` only for event conditions that select by `id` alone.
-    pub operator: Option<Operator>,
+pub struct Test {
+    pub operator: Operator,
     pub operand: Operand,
+}
+
+/// One condition (`g0`, `g1`, ...) of a rule group: the field it reads, in
+/// the shape its group's focus gives it, and its test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond<F, T = Test> {
+    /// The `N` of `gN`, so errors found later name the condition as written.
+    pub index: usize,
+    pub conjunction: Conjunction,
+    pub field: F,
+    pub test: T,
+}
+
+/// A property-focus field: a column or row metric of the object, or a key of
+/// its custom properties.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropertyField {
+    Column(String),
+    Custom(String),
+    /// `type: metric`: a metric the catalog stores on the object's row.
+    RowMetric(String),
+}
+
+/// A metric-focus field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricField {
+    /// A catalog metric of the object (`type` metric, number or absent).
+    Metric(String),
+    /// How many activity rows select `id` (`conversion`, `sales-conversion`,
+    /// `ecommerce`, `trigger`).
+    Count { kind: FieldType, id: String },
+    /// How many related CRM objects of this kind, ever.
+    CrmLifetimeCount(String),
+}
+
+/// An event-focus field: which event (`selected`) and which of its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventField {
+    /// The selector value (an event name, a conversion id); `None` for any.
+    pub selected: Option<String>,
+    /// The column or property tested; `None` tests that the event happened.
+    pub property: Option<EventProperty>,
+    /// `type: number`: key/value properties compare as numbers.
+    pub numeric: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventProperty {
+    /// A column of the source, or a (dotted) key of its properties.
+    pub name: String,
+    /// The wire field it came from (`subKey` or `property`), for error paths.
+    pub wire: &'static str,
+}
+
+/// A group's conditions, one shape per focus.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conditions {
+    Property(Vec<Cond<PropertyField>>),
+    Metric(Vec<Cond<MetricField>>),
+    /// Related-object counts inside the group's range; the field is the related object.
+    Relationship(Vec<Cond<String>>),
+    /// The focus is one of the event focuses; the test is `None` when a
+    /// condition only selects the event (`{"id": "purchase"}`).
+    Event(Focus, Vec<Cond<EventField, Option<Test>>>),
+}
+
+impl Conditions {
+    pub fn focus(&self) -> Focus {
+        match self {
+            Conditions::Property(_) => Focus::Property,
+            Conditions::Metric(_) => Focus::Metric,
+            Conditions::Relationship(_) => Focus::Relationship,
+            Conditions::Event(f, _) => *f,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Conditions::Property(c) => c.len(),
+            Conditions::Metric(c) => c.len(),
+            Conditions::Relationship(c) => c.len(),
+            Conditions::Event(_, c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,12 +299,24 @@ pub enum DateRange {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleGroup {
+    /// The `N` of `ruleGroups[N]`.
+    pub index: usize,
     pub main_operator: MainOperator,
     pub conjunction: Conjunction,
     pub object: SegmentObject,
-    pub focus: Focus,
     pub date_range: DateRange,
-    pub conditions: Vec<Condition>,
+    pub conditions: Conditions,
+}
+
+impl RuleGroup {
+    pub fn focus(&self) -> Focus {
+        self.conditions.focus()
+    }
+
+    /// `ruleGroups[N]`.
+    pub fn path(&self) -> String {
+        format!("ruleGroups[{}]", self.index)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,8 +336,14 @@ impl Segment {
     }
 }
 
+/// The table of a segment: `segment_{id}` with `-` turned into `_`.
 pub fn segment_table_name(id: &str) -> String {
     format!("segment_{}", id.replace('-', "_"))
+}
+
+/// The dataset (or schema) of an account: `prefix` + its id with `-` turned into `_`.
+pub fn account_dataset(prefix: &str, account_id: &str) -> String {
+    format!("{prefix}{}", account_id.replace('-', "_"))
 }
 
 /// Groups items by a conjunction list with AND binding tighter than OR:

@@ -1,12 +1,13 @@
 //! Preview queries for one condition's field, as the segment builder shows them:
 //! popular values with counts, a sample of distinct values, and the unique count.
 
-use crate::catalog::{Catalog, ColumnType, SourceDef};
+use crate::activity::Window;
+use crate::catalog::{Catalog, ColumnType, ObjectDef, SourceDef};
 use crate::error::{CoreError, ValidationErrors};
-use crate::model::{DateRange, FieldType, Focus};
+use crate::model::{Conditions, PropertyField};
 use crate::parse::parse_segment;
 use crate::sql::*;
-use crate::time::{Clock, TimeRef};
+use crate::time::Clock;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -46,148 +47,12 @@ pub fn preview_queries(
         o.entry("mainOperator").or_insert(json!("include"));
     }
     let seg = parse_segment(&json!({"id": "preview", "ruleGroups": [g]}))?;
-    let group = &seg.rule_groups[0];
-    let cond = &group.conditions[0];
-    let mut errs = ValidationErrors::default();
-    let obj = catalog
-        .object(seg.object)
-        .ok_or_else(|| CoreError::Catalog(format!("no object {}", seg.object)))?;
-
-    // The table read, its time column, the previewed field, and row filters.
-    let (table, time, field, mut filter) = match group.focus {
-        Focus::Property => {
-            let key = cond.key.clone().unwrap_or_default();
-            let field = if cond.field_type == Some(FieldType::Custom) {
-                match &obj.custom {
-                    Some(c) if is_identifier(&key) => Field::Keyed(Ident::trusted(c), key),
-                    _ => {
-                        errs.push(
-                            "ruleGroups[0].g0.key",
-                            format!("{key:?} is not a valid custom key"),
-                        );
-                        return Err(errs.into());
-                    }
-                }
-            } else {
-                match obj.column_type(&key) {
-                    Some(ColumnType::StringArray) => Field::Array(Ident::trusted(&key)),
-                    Some(_) => Field::Column(Ident::trusted(&key)),
-                    None => {
-                        errs.push(
-                            "ruleGroups[0].g0.key",
-                            format!("unknown field of {} {key:?}", obj.table),
-                        );
-                        return Err(errs.into());
-                    }
-                }
-            };
-            (&obj.table, &obj.time, field, Vec::new())
-        }
-        f if f.is_event() => {
-            let Some((sel, source)) = catalog.event_focus(f) else {
-                errs.push("ruleGroups[0].conditionFocus", format!("no source for {f}"));
-                return Err(errs.into());
-            };
-            let (selected, prop) = if f == Focus::OtherEvent {
-                (cond.key.clone(), cond.sub_key.clone())
-            } else {
-                (cond.id.clone(), cond.property.clone().or(cond.key.clone()))
-            };
-            let mut filter = Vec::new();
-            if let Some(s) = selected {
-                filter.push(Expr::col("o", &Ident::trusted(&sel.selector)).eq(Expr::Str(s)));
-            }
-            let field = match prop {
-                Some(p) => event_field(source, &p).ok_or_else(|| {
-                    let mut e = ValidationErrors::default();
-                    e.push(
-                        "ruleGroups[0].g0.property",
-                        format!("{p:?} is not a property of {}", source.table),
-                    );
-                    CoreError::from(e)
-                })?,
-                // No property: preview the selector itself (event names, conversion ids).
-                None => Field::Column(Ident::trusted(&sel.selector)),
-            };
-            (&source.table, &source.time, field, filter)
-        }
-        f => {
-            errs.push(
-                "ruleGroups[0].conditionFocus",
-                format!("\"{f}\" conditions compare numbers; there are no values to preview"),
-            );
-            return Err(errs.into());
-        }
-    };
-    match group.date_range {
-        DateRange::Lifetime => {}
-        DateRange::PreviousPeriod { days } => {
-            let t = Expr::col("o", &Ident::trusted(time));
-            filter.push(
-                t.clone()
-                    .bin(BinOp::GtEq, Expr::Time(TimeRef::TodayStart(-(days as i32)))),
-            );
-            filter.push(t.bin(BinOp::Lt, Expr::Time(TimeRef::TodayStart(0))));
-        }
-        DateRange::Specific { start, end } => {
-            let t = Expr::col("o", &Ident::trusted(time));
-            filter.push(
-                t.clone()
-                    .bin(BinOp::GtEq, Expr::Time(TimeRef::DayStart(start))),
-            );
-            if let Some(after) = end.succ_opt() {
-                filter.push(t.bin(BinOp::Lt, Expr::Time(TimeRef::DayStart(after))));
-            }
-        }
-    }
-
-    // One inner query lists the values (one row per occurrence).
-    let (from, joins_filter, value) = match field {
-        Field::Column(c) => (None, None, Expr::col("o", &c)),
-        Field::Array(c) => (
-            Some(FromItem::Elements {
-                array: Expr::col("o", &c),
-                alias: "x".into(),
-            }),
-            None,
-            Expr::Element("x".into()),
-        ),
-        Field::Keyed(c, key) => (
-            Some(FromItem::Entries {
-                array: Expr::col("o", &c),
-                alias: "c".into(),
-            }),
-            Some(Expr::Entry("c".into(), EntryField::Key).eq(Expr::Str(key))),
-            Expr::Entry("c".into(), EntryField::Value),
-        ),
-    };
-    filter.extend(joins_filter);
-    filter.push(value.clone().is_not_null());
-    let mut inner = Select {
-        from: Some(FromItem::Table {
-            table: target.table(table),
-            alias: "o".into(),
-        }),
-        filter: Some(Expr::and(filter)),
-        ..Default::default()
-    }
-    // SAFE_CAST to STRING keeps every preview a list of strings.
-    .item(value.safe_cast(SqlType::Text), Some("value"));
-    if let Some(f) = from {
-        // A correlated UNNEST of the row's array.
-        inner.joins.push(Join {
-            kind: JoinKind::Cross,
-            item: f,
-            on: Expr::Bool(true),
-        });
-    }
-    let values = Query::select(inner);
+    let values = values_query(&read_field(&seg, catalog)?, target);
     let sub = || FromItem::Subquery {
         query: Box::new(values.clone()),
         alias: "v".into(),
     };
     let v = Expr::col("v", &Ident::fixed("value"));
-
     let popular = Select {
         from: Some(sub()),
         group_by: vec![v.clone()],
@@ -222,6 +87,156 @@ pub fn preview_queries(
     })
 }
 
+/// The rows a preview reads: a table (alias `o`), the row filters (event
+/// selector, date range) and the field whose values it lists.
+struct Rows<'c> {
+    table: &'c str,
+    filter: Vec<Expr>,
+    field: Field,
+}
+
+fn read_field<'c>(
+    seg: &crate::model::Segment,
+    catalog: &'c Catalog,
+) -> Result<Rows<'c>, CoreError> {
+    let Some(group) = seg.rule_groups.first() else {
+        return Err(invalid("ruleGroups", "is required"));
+    };
+    let obj = catalog
+        .object(seg.object)
+        .ok_or_else(|| CoreError::Catalog(format!("no object {}", seg.object)))?;
+    let (table, time, field, mut filter): (&String, &String, Field, Vec<Expr>) =
+        match &group.conditions {
+            Conditions::Property(conds) => {
+                let c = conds
+                    .first()
+                    .ok_or_else(|| invalid("ruleGroups[0].g0", "is required"))?;
+                let field = property_field(obj, &c.field)?;
+                (&obj.table, &obj.time, field, Vec::new())
+            }
+            Conditions::Event(focus, conds) => {
+                let (sel, source) = catalog.event_focus(*focus).ok_or_else(|| {
+                    invalid(
+                        "ruleGroups[0].conditionFocus",
+                        format!("no source for {focus}"),
+                    )
+                })?;
+                let c = &conds
+                    .first()
+                    .ok_or_else(|| invalid("ruleGroups[0].g0", "is required"))?
+                    .field;
+                let mut filter = Vec::new();
+                if let Some(s) = &c.selected {
+                    filter.push(Expr::col("o", &Ident::trusted(&sel.selector)).eq(Expr::str(s)));
+                }
+                let field = match &c.property {
+                    Some(p) => event_field(source, &p.name).ok_or_else(|| {
+                        invalid(
+                            format!("ruleGroups[0].g0.{}", p.wire),
+                            format!("{:?} is not a property of {}", p.name, source.table),
+                        )
+                    })?,
+                    // No property: preview the selector itself (event names, conversion ids).
+                    None => Field::Column(Ident::trusted(&sel.selector)),
+                };
+                (&source.table, &source.time, field, filter)
+            }
+            c => {
+                return Err(invalid(
+                    "ruleGroups[0].conditionFocus",
+                    format!(
+                        "\"{}\" conditions compare numbers; there are no values to preview",
+                        c.focus()
+                    ),
+                ));
+            }
+        };
+    // The group's date range, as segments read it (an end date at the end of
+    // time is an error here too).
+    let window = Window::of(&group.date_range)
+        .map_err(|m| invalid("ruleGroups[0].dateRangeFilter.endDate", m))?;
+    filter.extend(window.bounds(Expr::col("o", &Ident::trusted(time))));
+
+    Ok(Rows {
+        table,
+        filter,
+        field,
+    })
+}
+
+/// One row per occurrence of the field's values, as text.
+fn values_query(rows: &Rows, target: &Target) -> Query {
+    let mut filter = rows.filter.clone();
+    let (from, joins_filter, value) = match rows.field.clone() {
+        Field::Column(c) => (None, None, Expr::col("o", &c)),
+        Field::Array(c) => (
+            Some(FromItem::Elements {
+                array: Expr::col("o", &c),
+                alias: "x".into(),
+            }),
+            None,
+            Expr::Element("x".into()),
+        ),
+        Field::Keyed(c, key) => (
+            Some(FromItem::Entries {
+                array: Expr::col("o", &c),
+                alias: "c".into(),
+            }),
+            Some(Expr::Entry("c".into(), EntryField::Key).eq(Expr::Str(key))),
+            Expr::Entry("c".into(), EntryField::Value),
+        ),
+    };
+    filter.extend(joins_filter);
+    filter.push(value.clone().is_not_null());
+    let mut inner = Select {
+        from: Some(FromItem::Table {
+            table: target.table(rows.table),
+            alias: "o".into(),
+        }),
+        filter: Some(Expr::and(filter)),
+        ..Default::default()
+    }
+    // SAFE_CAST to STRING keeps every preview a list of strings.
+    .item(value.safe_cast(SqlType::Text), Some("value"));
+    if let Some(f) = from {
+        // A correlated UNNEST of the row's array.
+        inner.joins.push(Join {
+            kind: JoinKind::Cross,
+            item: f,
+            on: Expr::Bool(true),
+        });
+    }
+    Query::select(inner)
+}
+
+fn invalid(path: impl Into<String>, msg: impl Into<String>) -> CoreError {
+    let mut errs = ValidationErrors::default();
+    errs.push(path, msg);
+    errs.into()
+}
+
+/// A property-focus field: a column, a multi-value column, or a custom key.
+fn property_field(obj: &ObjectDef, field: &PropertyField) -> Result<Field, CoreError> {
+    match field {
+        PropertyField::Custom(key) => match &obj.custom {
+            Some(c) if is_identifier(key) => Ok(Field::Keyed(Ident::trusted(c), key.clone())),
+            _ => Err(invalid(
+                "ruleGroups[0].g0.key",
+                format!("{key:?} is not a valid custom key"),
+            )),
+        },
+        PropertyField::Column(key) | PropertyField::RowMetric(key) => match obj.column_type(key) {
+            Some(ColumnType::StringArray) => Ok(Field::Array(Ident::trusted(key))),
+            Some(_) => Ok(Field::Column(Ident::trusted(key))),
+            None => Err(invalid(
+                "ruleGroups[0].g0.key",
+                format!("unknown field of {} {key:?}", obj.table),
+            )),
+        },
+    }
+}
+
+#[derive(Clone)]
 enum Field {
     Column(Ident),
     Array(Ident),
@@ -237,5 +252,60 @@ fn event_field(source: &SourceDef, prop: &str) -> Option<Field> {
             .as_ref()
             .map(|p| Field::Keyed(Ident::trusted(p), prop.to_string())),
         None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DateRange;
+
+    fn preview(group: Value) -> Result<PreviewQueries, CoreError> {
+        let target = Target::new("p", "d").unwrap();
+        let tz = crate::time::parse_time_zone("UTC").unwrap();
+        let now = crate::time::parse_now("2024-06-15T12:00:00Z").unwrap();
+        preview_queries(&group, &Catalog::default_catalog(), &target, &tz, now)
+    }
+
+    #[test]
+    fn other_event_previews_read_the_nested_sub_key_as_segments_do() {
+        let q = preview(
+            json!({"segmentObject": "session", "conditionFocus": "other-event",
+            "g0": {"key": "form_submit", "subKey": "form", "subKeyLv2": "id"}}),
+        )
+        .unwrap();
+        assert!(
+            q.popular_values.contains("c.`key` = 'form.id'"),
+            "{}",
+            q.popular_values
+        );
+        let q = preview(
+            json!({"segmentObject": "session", "conditionFocus": "other-event",
+            "g0": {"key": "form_submit", "subKey": "form"}}),
+        )
+        .unwrap();
+        assert!(
+            q.popular_values.contains("c.`key` = 'form'"),
+            "{}",
+            q.popular_values
+        );
+    }
+
+    #[test]
+    fn a_preview_reports_an_end_date_segments_cannot_use() {
+        let mut seg = crate::parse_segment(&json!({"id": "p", "ruleGroups": [
+            {"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+             "g0": {"type": "dimension", "key": "country", "condition": "is-set"}}]}))
+        .unwrap();
+        let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        let end = chrono::NaiveDate::MAX;
+        seg.rule_groups[0].date_range = DateRange::Specific { start, end };
+        let e = read_field(&seg, &Catalog::default_catalog())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("ruleGroups[0].dateRangeFilter.endDate: is out of range")
+        );
     }
 }

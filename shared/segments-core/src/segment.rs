@@ -5,7 +5,8 @@ use crate::catalog::Catalog;
 use crate::compile::{OBJECT_ID, members_query};
 use crate::error::{CoreError, ValidationErrors};
 use crate::model::Segment;
-use crate::parse::{parse_segment, parse_segment_bytes, partial_groups};
+use crate::parse::{parse_rules, parse_segment, parse_segment_bytes};
+use crate::resolve::{group_errors, resolve};
 use crate::sql::{Ident, Statement, Target};
 use crate::time::Clock;
 use chrono::{DateTime, Utc};
@@ -25,40 +26,26 @@ pub struct RenderedSegment {
 
 /// Parses segment JSON and checks it against the catalog, listing every
 /// error: when the structure has errors, the groups and conditions that did
-/// parse are still checked against the catalog, and those errors are listed
+/// parse are still resolved against the catalog, and those errors are listed
 /// too (each under its own path).
 pub fn check_segment(
     v: &serde_json::Value,
     catalog: &Catalog,
 ) -> Result<Segment, ValidationErrors> {
-    let mut errs = match parse_segment(v) {
-        Ok(seg) => return validate_segment(&seg, catalog).map(|()| seg),
-        Err(errs) => errs,
-    };
-    for (gi, group, kept) in partial_groups(v) {
-        if group.conditions.is_empty() {
-            continue;
-        }
-        let alone = Segment {
-            id: "partial".into(),
-            account_id: None,
-            name: None,
-            description: None,
-            object: group.object,
-            rule_groups: vec![group],
-        };
-        let Err(more) = validate_segment(&alone, catalog) else {
-            continue;
-        };
-        for e in more.0 {
-            let path = relocate(&e.path, gi, &kept);
-            if !errs
-                .0
-                .iter()
-                .any(|x| x.path == path && x.message == e.message)
-            {
-                errs.push(path, e.message);
-            }
+    let parsed = parse_rules(v);
+    if parsed.errors.is_empty() {
+        let seg = parsed.into_segment()?;
+        return validate_segment(&seg, catalog).map(|()| seg);
+    }
+    let more = group_errors(&parsed.groups, catalog);
+    let mut errs = parsed.errors;
+    for e in more.0 {
+        if !errs
+            .0
+            .iter()
+            .any(|x| x.path == e.path && x.message == e.message)
+        {
+            errs.push(e.path, e.message);
         }
     }
     Err(errs)
@@ -73,37 +60,40 @@ pub fn check_segment_bytes(bytes: &[u8], catalog: &Catalog) -> Result<Segment, V
     }
 }
 
-/// A path of group 0 of a one-group segment, moved to group `gi`, whose
-/// condition `k` is the original `g{kept[k]}`.
-fn relocate(path: &str, gi: usize, kept: &[usize]) -> String {
-    let Some(rest) = path.strip_prefix("ruleGroups[0]") else {
-        return path.to_string();
-    };
-    let rest = match rest.strip_prefix(".g") {
-        Some(tail) => {
-            let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-            match tail[..digits]
-                .parse::<usize>()
-                .ok()
-                .and_then(|k| kept.get(k))
-            {
-                Some(orig) => format!(".g{orig}{}", &tail[digits..]),
-                None => rest.to_string(),
-            }
-        }
-        None => rest.to_string(),
-    };
-    format!("ruleGroups[{gi}]{rest}")
+/// Checks a parsed segment against the catalog (keys, operators, links):
+/// the resolve pass, without rendering anything.
+pub fn validate_segment(seg: &Segment, catalog: &Catalog) -> Result<(), ValidationErrors> {
+    resolve(seg, catalog).map(|_| ())
 }
 
-/// Checks a parsed segment against the catalog (keys, operators, links).
-pub fn validate_segment(seg: &Segment, catalog: &Catalog) -> Result<(), ValidationErrors> {
-    let target = Target::new("validate", "validate").map_err(|e| {
-        let mut errs = ValidationErrors::default();
-        errs.push("$", e);
-        errs
+/// The columns of a stored segment row that hold its definition.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredRules<'a> {
+    pub id: &'a str,
+    pub account_id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    /// The `ruleGroups` JSON text as stored.
+    pub rule_groups: Option<&'a str>,
+}
+
+/// Turns a stored row back into a segment (and its rule groups as JSON).
+/// Missing or corrupt JSON is said as such, not as a missing field.
+pub fn stored_segment(row: StoredRules) -> Result<(Segment, serde_json::Value), CoreError> {
+    let id = row.id;
+    let text = row
+        .rule_groups
+        .ok_or_else(|| CoreError::StoredRules(format!("segment {id} has no stored rules")))?;
+    let rules: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        CoreError::StoredRules(format!(
+            "the stored rules of segment {id} are not valid JSON: {e}"
+        ))
     })?;
-    members_query(seg, catalog, &target).map(|_| ())
+    let seg = parse_segment(&serde_json::json!({
+        "id": id, "accountId": row.account_id, "name": row.name,
+        "description": row.description, "ruleGroups": rules,
+    }))?;
+    Ok((seg, rules))
 }
 
 pub fn render_segment(
@@ -197,17 +187,27 @@ mod tests {
     }
 
     #[test]
-    fn relocated_paths_keep_their_tails() {
-        assert_eq!(
-            relocate("ruleGroups[0].g1.value", 3, &[0, 2]),
-            "ruleGroups[3].g2.value"
+    fn corrupt_stored_rules_say_they_are_not_json() {
+        let row = |rules| StoredRules {
+            id: "s1",
+            rule_groups: rules,
+            ..Default::default()
+        };
+        let e = stored_segment(row(Some("[{\"mainOperator\": "))).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the stored rules of segment s1 are not valid JSON: "),
+            "{e}"
         );
+        let e = stored_segment(row(None)).unwrap_err();
+        assert_eq!(e.to_string(), "segment s1 has no stored rules");
+        let ok = r#"[{"mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+            "g0": {"type": "dimension", "key": "country", "condition": "equals", "value": "US"}}]"#;
+        let (seg, rules) = stored_segment(row(Some(ok))).unwrap();
         assert_eq!(
-            relocate("ruleGroups[0].dateRangeFilter", 1, &[0]),
-            "ruleGroups[1].dateRangeFilter"
+            (seg.id.as_str(), rules.as_array().map(Vec::len)),
+            ("s1", Some(1))
         );
-        assert_eq!(relocate("ruleGroups[0]", 2, &[]), "ruleGroups[2]");
-        assert_eq!(relocate("id", 2, &[]), "id");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use segments_core::messages::{CheckJobMessage, JobAction, JobInput, SegmentComma
 use segments_core::model::Segment;
 use segments_core::sql::drop_table;
 use segments_core::time::parse_time_zone;
-use segments_core::{check_segment, parse_segment, render_segment};
+use segments_core::{check_segment, render_segment};
 use segments_infra::ports::{JobRecord, QueryJob, RevisionAction, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
@@ -210,17 +210,18 @@ async fn owned(app: &App, account: &str, segment_id: &str) -> Result<SegmentRow,
 
 /// The typed segment and its raw rule groups, from a stored row.
 fn stored_segment(row: &SegmentRow) -> Result<(Segment, Value), Failure> {
-    let rules: Value =
-        serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).map_err(|e| {
-            Failure::Rejected(format!(
-                "segment {}: stored ruleGroups are not JSON: {e}",
-                row.id
-            ))
-        })?;
-    let seg = parse_segment(&serde_json::json!({
-        "id": row.id, "accountId": row.account_id, "name": row.name, "description": row.description, "ruleGroups": rules,
-    }))?;
-    Ok((seg, rules))
+    Ok(segments_core::stored_segment(stored_rules(row))?)
+}
+
+/// The columns of a stored row that hold its definition.
+pub(crate) fn stored_rules(row: &SegmentRow) -> segments_core::StoredRules<'_> {
+    segments_core::StoredRules {
+        id: &row.id,
+        account_id: Some(&row.account_id),
+        name: Some(&row.name),
+        description: row.description.as_deref(),
+        rule_groups: row.rule_groups.as_deref(),
+    }
 }
 
 async fn submit(app: &App, id: &str, sql: String, batch: bool) -> Result<(), Failure> {

@@ -115,7 +115,7 @@ impl App {
     }
 
     pub fn dataset(&self, account_id: &str) -> String {
-        format!("{}{}", self.dataset_prefix, account_id.replace('-', "_"))
+        segments_core::model::account_dataset(&self.dataset_prefix, account_id)
     }
 
     pub fn target(&self, account_id: &str) -> Result<Target, Failure> {

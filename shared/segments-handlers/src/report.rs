@@ -135,10 +135,7 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
             s.id, row.query_status
         )));
     }
-    let rules: Value =
-        serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
-    let seg =
-        segments_core::parse_segment(&serde_json::json!({"id": row.id, "ruleGroups": rules}))?;
+    let (seg, _) = segments_core::stored_segment(crate::create_segment::stored_rules(&row))?;
     s.object = Some(seg.object);
     Ok(())
 }

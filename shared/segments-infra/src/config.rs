@@ -40,7 +40,7 @@ pub struct BigQueryConfig {
 impl BigQueryConfig {
     /// The dataset of an account: prefix + account id with `-` turned into `_`.
     pub fn dataset_for(&self, account_id: &str) -> String {
-        format!("{}{}", self.dataset_prefix, account_id.replace('-', "_"))
+        segments_core::model::account_dataset(&self.dataset_prefix, account_id)
     }
 }
 
