@@ -337,6 +337,68 @@ pub fn render_run(
     })
 }
 
+/// A segment's population over time: its latest `limit` rows of
+/// `segment_population`, newest first (`run_id`, `ran_at`, `revision`,
+/// `population`, `entered`, `exited`). Clustering by `segment_id` keeps it cheap.
+pub fn population_series_sql(
+    target: &Target,
+    segment_id: &str,
+    limit: u64,
+) -> Result<String, CoreError> {
+    let q = Query::select(
+        Select {
+            from: from(target.table(POPULATION_TABLE), "h"),
+            filter: Some(col("h", SEGMENT_ID).eq(Expr::str(segment_id))),
+            order_by: vec![(col("h", RAN_AT), true), (col("h", RUN_ID), true)],
+            limit: Some(limit),
+            ..Select::default()
+        }
+        .item(col("h", RUN_ID), Some(RUN_ID))
+        .item(col("h", RAN_AT), Some(RAN_AT))
+        .item(col("h", REVISION), Some(REVISION))
+        .item(col("h", POPULATION), Some(POPULATION))
+        .item(col("h", ENTERED), Some(ENTERED))
+        .item(col("h", EXITED), Some(EXITED)),
+    );
+    target.render(&Statement::Query(&q), Clock::Placeholders)
+}
+
+/// One row of a population series, as read back from the warehouse.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PopulationRow {
+    pub run_id: String,
+    pub ran_at: Option<DateTime<Utc>>,
+    pub revision: i64,
+    pub population: i64,
+    pub entered: i64,
+    pub exited: i64,
+}
+
+/// Rows of [`population_series_sql`]; BigQuery sends a TIMESTAMP as seconds
+/// since the epoch in a string (`"1.7184528E9"`).
+pub fn population_rows(rows: &[Vec<serde_json::Value>]) -> Vec<PopulationRow> {
+    rows.iter()
+        .filter_map(|r| {
+            let ran_at = r.get(1).and_then(|v| match v {
+                serde_json::Value::String(s) => s.parse::<f64>().ok(),
+                serde_json::Value::Number(n) => n.as_f64(),
+                _ => None,
+            });
+            Some(PopulationRow {
+                run_id: r.first()?.as_str()?.to_string(),
+                ran_at: ran_at.and_then(|secs| {
+                    DateTime::<Utc>::from_timestamp_micros((secs * 1e6).round() as i64)
+                }),
+                revision: int(r.get(2)?)?,
+                population: int(r.get(3)?)?,
+                entered: int(r.get(4)?)?,
+                exited: int(r.get(5)?)?,
+            })
+        })
+        .collect()
+}
+
 /// One `segment_population` row, as the run's last statement returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -62,3 +62,88 @@ pub async fn after_run(app: &App, msg: &CheckJobMessage) {
         tracing::error!(error = %e, "size alert not delivered");
     }
 }
+
+/// A segment's history as the `history` action answers it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentHistory {
+    pub segment_id: String,
+    /// Rule revisions, oldest first.
+    pub revisions: Vec<segments_infra::ports::RevisionRow>,
+    /// Builds and refreshes, newest first (status, error, bytes, revision).
+    pub runs: Vec<segments_infra::ports::RunRecord>,
+    /// Population per run, newest first.
+    pub population: Vec<segments_core::history::PopulationRow>,
+}
+
+/// How many runs and population rows the `history` action returns.
+pub const HISTORY_LIMIT: u64 = 500;
+
+/// `{"action": "history", "accountId", "segmentId"}` (direct invoke of
+/// create-segment): the segment's revisions, runs and population series. A
+/// segment of another account is refused. `request_id` names the read job.
+pub async fn read(
+    app: &App,
+    account_id: &str,
+    segment_id: &str,
+    request_id: &str,
+) -> Result<SegmentHistory, crate::Failure> {
+    use segments_core::jobs::job_id;
+    use segments_infra::ports::QueryJob;
+    app.ports
+        .store
+        .segment(account_id, segment_id)
+        .await?
+        .ok_or_else(|| {
+            crate::Failure::Rejected(format!(
+                "segment {segment_id} does not belong to account {account_id}"
+            ))
+        })?;
+    let history = &app.ports.history;
+    let revisions = history.revisions(account_id, segment_id).await?;
+    let runs = history
+        .runs(account_id, segment_id, HISTORY_LIMIT as i64)
+        .await?;
+    let target = app.target(account_id)?;
+    let sql = segments_core::history::population_series_sql(&target, segment_id, HISTORY_LIMIT)?;
+    let id = job_id("read-history", &[segment_id, request_id]);
+    let job = QueryJob {
+        job_id: id.clone(),
+        sql,
+        labels: vec![("app".into(), "segments".into())],
+        batch: false,
+        maximum_bytes_billed: app.maximum_bytes_billed,
+    };
+    let population = match app.ports.warehouse.submit(&job).await {
+        Ok(_) => {
+            let status = app
+                .ports
+                .warehouse
+                .wait(&id, std::time::Duration::from_secs(20))
+                .await?;
+            if status.error_reason.as_deref() == Some("notFound") {
+                // No run has written the history tables of this account yet.
+                vec![]
+            } else if let Some(reason) = status.error_reason {
+                return Err(crate::Failure::Retry(format!(
+                    "population series: {reason}: {}",
+                    status.error_message.unwrap_or_default()
+                )));
+            } else {
+                let rows = app
+                    .ports
+                    .warehouse
+                    .rows(&id, HISTORY_LIMIT as usize)
+                    .await?;
+                segments_core::history::population_rows(&rows)
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(SegmentHistory {
+        segment_id: segment_id.to_string(),
+        revisions,
+        runs,
+        population,
+    })
+}

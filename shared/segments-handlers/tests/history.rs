@@ -71,11 +71,20 @@ async fn receive_one(e: &Env) -> CheckJobMessage {
             .send()
             .await
             .unwrap();
-        bodies.extend(
-            r.messages()
-                .iter()
-                .filter_map(|m| m.body().map(String::from)),
-        );
+        for m in r.messages() {
+            bodies.extend(m.body().map(String::from));
+            // Deleted, so it cannot come back after the visibility timeout.
+            if let Some(handle) = m.receipt_handle() {
+                e.sqs
+                    .client()
+                    .delete_message()
+                    .queue_url(&e.check_queue)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
         if !bodies.is_empty() {
             break;
         }
@@ -263,6 +272,39 @@ async fn update_then_revert_restores_the_rules_the_table_and_adds_revisions() {
             (build1.job_id.clone(), Some(1), "done".to_string()),
         ]
     );
+
+    // The read side: revisions, runs and the population series in one answer.
+    let h = segments_handlers::history::read(&e.app, &acc, &seg, "read-1")
+        .await
+        .unwrap();
+    assert_eq!(h.revisions.len(), 3);
+    assert_eq!(h.runs.len(), 3);
+    let series: Vec<(String, i64, i64, i64, i64)> = h
+        .population
+        .iter()
+        .map(|p| {
+            (
+                p.run_id.clone(),
+                p.revision,
+                p.population,
+                p.entered,
+                p.exited,
+            )
+        })
+        .collect();
+    assert_eq!(
+        series,
+        [
+            (build3.job_id.clone(), 3, 2, 2, 1),
+            (build2.job_id.clone(), 2, 1, 1, 2),
+            (build1.job_id.clone(), 1, 2, 2, 0),
+        ]
+    );
+    assert!(h.population.iter().all(|p| p.ran_at.is_some()));
+    assert!(matches!(
+        segments_handlers::history::read(&e.app, &other, &seg, "read-2").await,
+        Err(Failure::Rejected(_))
+    ));
 }
 
 async fn captured(channel: &str) -> Vec<Value> {
