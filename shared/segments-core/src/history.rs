@@ -399,6 +399,122 @@ pub fn population_rows(rows: &[Vec<serde_json::Value>]) -> Vec<PopulationRow> {
         .collect()
 }
 
+/// The changes of one run, for publishing: `object_id`, `change`, sorted, so
+/// every read of the same run splits into the same parts.
+pub fn run_changes_sql(
+    target: &Target,
+    segment_id: &str,
+    run_id: &str,
+) -> Result<String, CoreError> {
+    let q = Query::select(
+        Select {
+            from: from(target.table(CHANGES_TABLE), "h"),
+            filter: Some(Expr::and(vec![
+                col("h", SEGMENT_ID).eq(Expr::str(segment_id)),
+                col("h", RUN_ID).eq(Expr::str(run_id)),
+            ])),
+            order_by: vec![(col("h", CHANGE), false), (col("h", OBJECT_ID), false)],
+            ..Select::default()
+        }
+        .item(col("h", OBJECT_ID), Some(OBJECT_ID))
+        .item(col("h", CHANGE), Some(CHANGE)),
+    );
+    target.render(&Statement::Query(&q), Clock::Placeholders)
+}
+
+/// SQS refuses messages of 256 KiB and more; parts stay under this many bytes.
+pub const DELTA_PART_BYTES: usize = 250_000;
+
+/// What every part of a run's published changes says about the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaRun<'a> {
+    pub account_id: &'a str,
+    pub segment_id: &'a str,
+    pub run_id: &'a str,
+    pub revision: i64,
+}
+
+fn delta_message(
+    run: &DeltaRun<'_>,
+    part: usize,
+    parts: usize,
+    entered: &[&str],
+    exited: &[&str],
+) -> String {
+    serde_json::json!({
+        "type": "segment-membership-changed",
+        "accountId": run.account_id,
+        "segmentId": run.segment_id,
+        "runId": run.run_id,
+        "revision": run.revision,
+        "part": part,
+        "parts": parts,
+        "entered": entered,
+        "exited": exited,
+    })
+    .to_string()
+}
+
+/// The run's changes as SPEC §11 messages, each at most `max_bytes` long: only
+/// changed members, entered then exited, in the order given (sorted by the
+/// reader), so the same changes always give the same parts. No changes, no parts.
+/// `rows` are (`object_id`, `change`).
+pub fn delta_messages(
+    run: &DeltaRun<'_>,
+    rows: &[(String, String)],
+    max_bytes: usize,
+) -> Vec<String> {
+    let entered: Vec<&str> = rows
+        .iter()
+        .filter(|(_, c)| c == ENTERED)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let exited: Vec<&str> = rows
+        .iter()
+        .filter(|(_, c)| c == EXITED)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if entered.is_empty() && exited.is_empty() {
+        return vec![];
+    }
+    // The envelope with the widest part numbers a run can have.
+    let envelope = delta_message(run, usize::MAX, usize::MAX, &[], &[]).len();
+    let cost = |id: &str| {
+        serde_json::to_string(id)
+            .map(|s| s.len())
+            .unwrap_or(id.len() * 6 + 2)
+            + 1
+    };
+    // Greedy split: (entered range, exited range) per part.
+    let mut chunks: Vec<(Vec<&str>, Vec<&str>)> = vec![(vec![], vec![])];
+    let mut size = envelope;
+    for (id, is_entered) in entered
+        .iter()
+        .map(|i| (*i, true))
+        .chain(exited.iter().map(|i| (*i, false)))
+    {
+        let c = cost(id);
+        let last = chunks.last_mut().expect("one chunk at least");
+        if size + c > max_bytes && !(last.0.is_empty() && last.1.is_empty()) {
+            chunks.push((vec![], vec![]));
+            size = envelope;
+        }
+        let last = chunks.last_mut().expect("one chunk at least");
+        if is_entered {
+            last.0.push(id)
+        } else {
+            last.1.push(id)
+        }
+        size += c;
+    }
+    let parts = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, (e, x))| delta_message(run, i + 1, parts, e, x))
+        .collect()
+}
+
 /// One `segment_population` row, as the run's last statement returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -570,6 +686,56 @@ mod tests {
         assert_eq!(population_points("c", &rows), None);
         let (cur, prev) = population_points("a", &rows[1..]).unwrap();
         assert_eq!((cur, prev), (point("a", 1, 100), None));
+    }
+
+    #[test]
+    fn deltas_split_under_the_limit_and_cover_every_change_once() {
+        let run = DeltaRun {
+            account_id: "acc",
+            segment_id: "seg",
+            run_id: "run-1",
+            revision: 2,
+        };
+        let mut rows: Vec<(String, String)> = (0..5000)
+            .map(|i| (format!("entered-{i:05}"), ENTERED.to_string()))
+            .collect();
+        rows.extend((0..1000).map(|i| (format!("exit\"{i}"), EXITED.to_string())));
+        let parts = delta_messages(&run, &rows, 20_000);
+        assert!(parts.len() > 4, "{}", parts.len());
+        let (mut entered, mut exited) = (vec![], vec![]);
+        for (i, p) in parts.iter().enumerate() {
+            assert!(p.len() <= 20_000, "part {i}: {} bytes", p.len());
+            let v: serde_json::Value = serde_json::from_str(p).unwrap();
+            assert_eq!(v["type"], "segment-membership-changed");
+            assert_eq!(
+                (v["part"].as_u64(), v["parts"].as_u64()),
+                (Some(i as u64 + 1), Some(parts.len() as u64))
+            );
+            assert_eq!(
+                (v["runId"].as_str(), v["revision"].as_i64()),
+                (Some("run-1"), Some(2))
+            );
+            entered.extend(
+                v["entered"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string()),
+            );
+            exited.extend(
+                v["exited"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string()),
+            );
+        }
+        assert_eq!(entered.len(), 5000);
+        assert_eq!(exited.len(), 1000);
+        assert_eq!(exited[7], "exit\"7");
+        // The same changes give the same parts.
+        assert_eq!(delta_messages(&run, &rows, 20_000), parts);
+        assert!(delta_messages(&run, &[], 20_000).is_empty());
     }
 
     #[test]

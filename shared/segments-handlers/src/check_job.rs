@@ -142,6 +142,10 @@ async fn finish(
             at,
         )
         .await?;
+    if msg.action.is_segment_build() && status == QueryStatus::Done {
+        // Also after a duplicate delivery: the outbox sends only what is missing.
+        crate::history::publish_changes(app, msg).await?;
+    }
     let applied = match transition {
         JobTransition::Applied { segment_updated } => {
             segment_updated || !msg.action.is_segment_build()

@@ -1,6 +1,7 @@
-//! What follows a finished run of a segment (SPEC §11): a size alert when a
-//! rule change moved the population by more than the configured share.
-//! Nothing here fails the check: the run and its history are already written.
+//! What follows a finished run of a segment (SPEC §11): its membership changes
+//! published (when a queue is configured, exactly once per run), a size alert
+//! when a rule change moved the population by more than the configured share,
+//! and the read side (`history` action).
 
 use crate::App;
 use segments_core::history::{population_points, size_alert};
@@ -10,8 +11,93 @@ use serde_json::json;
 /// The Pusher event of a size alert, on `channel-{accountId}`.
 pub const SIZE_ALERT_EVENT: &str = "PUSHER_SEGMENT_SIZE_ALERT";
 
+/// Publishes a finished run's changes to the membership queue, split in parts
+/// under 256 KB, each part once. Safe to call again for the same run (a check
+/// delivered twice, a function that died between parts): the outbox row in
+/// Postgres says which parts are out, and the FIFO queue drops a part sent a
+/// second time within 5 minutes (its deduplication id is `runId/part`).
+/// Returns how many parts this call sent.
+pub async fn publish_changes(app: &App, msg: &CheckJobMessage) -> Result<usize, crate::Failure> {
+    use segments_core::history::{DELTA_PART_BYTES, DeltaRun, delta_messages, run_changes_sql};
+    use segments_core::jobs::job_id;
+    use segments_infra::ports::QueryJob;
+    let Some(url) = &app.membership_queue_url else {
+        return Ok(0);
+    };
+    let Some(segment_id) = msg.job_input_data.segment_id.as_deref() else {
+        return Ok(0);
+    };
+    let run_id = &msg.job_id;
+    let target = app.target(&msg.account_id)?;
+    // One read job per run (a fixed id): reading again reuses its result.
+    let id = job_id("read-changes", &[run_id]);
+    let job = QueryJob {
+        job_id: id.clone(),
+        sql: run_changes_sql(&target, segment_id, run_id)?,
+        labels: vec![("app".into(), "segments".into())],
+        batch: false,
+        maximum_bytes_billed: app.maximum_bytes_billed,
+    };
+    let warehouse = &app.ports.warehouse;
+    warehouse.submit(&job).await?;
+    let status = warehouse
+        .wait(&id, std::time::Duration::from_secs(20))
+        .await?;
+    if status.state != "DONE" || status.error_reason.is_some() {
+        return Err(crate::Failure::Retry(format!(
+            "the changes of run {run_id} could not be read: {} {}",
+            status.error_reason.unwrap_or(status.state),
+            status.error_message.unwrap_or_default()
+        )));
+    }
+    let rows: Vec<(String, String)> = warehouse
+        .rows(&id, MAX_CHANGES)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r.first()?.as_str()?.to_string(),
+                r.get(1)?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let run = DeltaRun {
+        account_id: &msg.account_id,
+        segment_id,
+        run_id,
+        revision: msg.job_input_data.revision.unwrap_or(0),
+    };
+    let parts = delta_messages(&run, &rows, DELTA_PART_BYTES);
+    let history = &app.ports.history;
+    let sent = history
+        .outbox_claim(run_id, &msg.account_id, segment_id, parts.len() as i64)
+        .await?
+        .max(0) as usize;
+    for (i, body) in parts.iter().enumerate().skip(sent) {
+        let part = i + 1;
+        app.ports
+            .queue
+            .send_fifo(url, body, segment_id, &format!("{run_id}/{part}"))
+            .await?;
+        history.outbox_sent(run_id, part as i64).await?;
+    }
+    let now = parts.len().saturating_sub(sent);
+    if now > 0 {
+        tracing::info!(
+            parts = parts.len(),
+            sentNow = now,
+            changes = rows.len(),
+            "membership changes published"
+        );
+    }
+    Ok(now)
+}
+
+/// The most changes one run publishes: what one page of query results holds.
+pub const MAX_CHANGES: usize = 5_000_000;
+
 /// Reads the run's result (its population row and the one before it) and
-/// raises a size alert when due.
+/// raises a size alert when due. Never fails the check.
 pub async fn after_run(app: &App, msg: &CheckJobMessage) {
     let segment_id = msg.job_input_data.segment_id.as_deref().unwrap_or_default();
     let rows = match app.ports.warehouse.rows(&msg.job_id, 2).await {

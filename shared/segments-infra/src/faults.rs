@@ -170,6 +170,18 @@ impl<T: Queue> Queue for Faulty<T> {
             .send_with_attributes(queue_url, body, delay_seconds, attributes)
             .await
     }
+    async fn send_fifo(
+        &self,
+        queue_url: &str,
+        body: &str,
+        group_id: &str,
+        dedup_id: &str,
+    ) -> Result<()> {
+        self.faults.check("queue.send_fifo", InfraError::Queue)?;
+        self.inner
+            .send_fifo(queue_url, body, group_id, dedup_id)
+            .await
+    }
     async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()> {
         self.faults.check("queue.send_batch", InfraError::Queue)?;
         self.inner.send_batch(queue_url, bodies).await

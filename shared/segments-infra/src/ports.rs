@@ -121,6 +121,20 @@ pub trait Queue: Send + Sync {
         delay_seconds: u32,
         attributes: &[(&str, &str)],
     ) -> Result<()>;
+    /// Sends one message to a FIFO queue: `dedup_id` makes a second send of the
+    /// same message within SQS's 5-minute window a no-op.
+    async fn send_fifo(
+        &self,
+        queue_url: &str,
+        body: &str,
+        group_id: &str,
+        dedup_id: &str,
+    ) -> Result<()> {
+        let _ = (queue_url, body, group_id, dedup_id);
+        Err(crate::error::InfraError::Unsupported(
+            "FIFO messages on this queue adapter".into(),
+        ))
+    }
     /// Sends many bodies in batches of 10.
     async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()>;
 }
@@ -265,6 +279,17 @@ pub trait HistoryStore: Send + Sync {
     ) -> Result<std::collections::HashMap<String, i64>>;
     /// Records which revision a job runs.
     async fn set_job_revision(&self, job_id: &str, revision: i64) -> Result<()>;
+    /// Registers a run's published changes (`parts` messages) once and
+    /// returns how many parts were already sent (0 the first time).
+    async fn outbox_claim(
+        &self,
+        run_id: &str,
+        account_id: &str,
+        segment_id: &str,
+        parts: i64,
+    ) -> Result<i64>;
+    /// Records that parts `1..=sent` of the run are on the queue.
+    async fn outbox_sent(&self, run_id: &str, sent: i64) -> Result<()>;
     /// The segment's runs (builds and refreshes), newest first, at most `limit`.
     async fn runs(&self, account_id: &str, segment_id: &str, limit: i64) -> Result<Vec<RunRecord>>;
 }

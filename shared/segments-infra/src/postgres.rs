@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("migrations/002_segment_jobs.sql")),
     (3, include_str!("migrations/003_segment_jobs_order.sql")),
     (4, include_str!("migrations/004_segment_history.sql")),
+    (5, include_str!("migrations/005_segment_delta_outbox.sql")),
 ];
 
 // The history port (revisions, runs, the delta outbox) on the same pool.

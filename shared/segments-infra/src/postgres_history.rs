@@ -172,6 +172,53 @@ impl HistoryStore for PgStore {
         Ok(())
     }
 
+    async fn outbox_claim(
+        &self,
+        run_id: &str,
+        account_id: &str,
+        segment_id: &str,
+        parts: i64,
+    ) -> Result<i64> {
+        let c = self.client().await?;
+        c.execute(
+            r#"INSERT INTO segment_delta_outbox (run_id, account_id, segment_id, parts, finished_at)
+               VALUES ($1, $2::text::uuid, $3::text::uuid, $4::bigint, CASE WHEN $4::bigint = 0 THEN clock_timestamp() END)
+               ON CONFLICT (run_id) DO NOTHING"#,
+            &[&run_id, &account_id, &segment_id, &parts],
+        )
+        .await
+        .map_err(pg)?;
+        let row = c
+            .query_one(
+                "SELECT parts_sent::bigint, parts::bigint FROM segment_delta_outbox WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(pg)?;
+        let (sent, recorded): (i64, i64) = (row.get(0), row.get(1));
+        if recorded != parts {
+            // The same run always splits the same way; anything else is a bug
+            // worth stopping for rather than publishing a second, different split.
+            return Err(InfraError::Postgres(format!(
+                "run {run_id}: {parts} parts now, {recorded} recorded"
+            )));
+        }
+        Ok(sent)
+    }
+
+    async fn outbox_sent(&self, run_id: &str, sent: i64) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            r#"UPDATE segment_delta_outbox SET parts_sent = GREATEST(parts_sent, $2::bigint::int),
+                   finished_at = CASE WHEN GREATEST(parts_sent, $2::bigint::int) = parts THEN clock_timestamp() ELSE finished_at END
+               WHERE run_id = $1"#,
+            &[&run_id, &sent],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
     async fn runs(&self, account_id: &str, segment_id: &str, limit: i64) -> Result<Vec<RunRecord>> {
         if !is_uuid(account_id) || !is_uuid(segment_id) {
             return Ok(vec![]);
