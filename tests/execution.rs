@@ -1,59 +1,76 @@
 //! GIVEN the fixture warehouse on the BigQuery emulator, WHEN each golden case's
-//! create query runs, THEN the segment table holds exactly the expected ids; and
-//! a cronjob refresh at the same instant leaves it unchanged.
+//! create query runs (one test per case file), THEN the segment table holds
+//! exactly the expected ids; and a cronjob refresh at the same instant leaves
+//! it unchanged.
 
 use segments_core::Target;
 use segments_tests::bq_check;
-use segments_tests::cases::{NOW, load_all};
+use segments_tests::cases::{NOW, load};
 use segments_tests::warehouse::Warehouse;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn golden_cases_select_exactly_the_expected_members() {
-    let w = Warehouse::fixture("cases").await;
-    let target = Target::new(&w.project, &w.dataset).unwrap();
-    let cases = load_all();
-    assert!(
-        cases.len() >= 90,
-        "expected the full case suite, found {}",
-        cases.len()
-    );
-    let mut failures = Vec::new();
-    for case in &cases {
-        let outcome = async {
-            let r = case.render(&target, NOW)?;
-            bq_check::check(&r.create_table_query)?;
-            w.run(&r.create_table_query).await?;
-            let got = w.members(&r.table).await?;
-            let mut want = case.expect.clone();
-            want.sort();
-            if got != want {
-                return Err(format!("members {got:?}, expected {want:?}"));
-            }
-            // A refresh at the same instant is a no-op.
-            let cron = case.cronjob_at(&r, NOW)?;
-            bq_check::check(&cron)?;
-            w.run(&cron).await?;
-            let again = w.members(&r.table).await?;
-            if again != want {
-                return Err(format!(
-                    "after the cronjob refresh: {again:?}, expected {want:?}"
-                ));
-            }
-            Ok::<(), String>(())
+/// One test per golden case, named after its file in `tests/cases/`.
+macro_rules! golden_cases {
+    ($($name:ident),* $(,)?) => {
+        mod case {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::selects_exactly_the_expected_members(stringify!($name)).await;
+                }
+            )*
         }
-        .await;
-        match outcome {
-            Ok(()) => println!("case {} ok", case.name),
-            Err(e) => failures.push(format!("case {} ({}): {e}", case.name, case.about)),
+    };
+}
+
+include!(concat!(env!("OUT_DIR"), "/golden_cases.rs"));
+
+/// The fixture dataset every case reads: the first case to run loads it.
+static CASES_DATASET: tokio::sync::Mutex<Option<String>> = tokio::sync::Mutex::const_new(None);
+
+async fn cases_warehouse() -> Warehouse {
+    let mut dataset = CASES_DATASET.lock().await;
+    match dataset.as_deref() {
+        Some(d) => Warehouse::open(d).await,
+        None => {
+            let w = Warehouse::fixture("cases").await;
+            *dataset = Some(w.dataset.clone());
+            w
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+}
+
+/// The case's create query selects exactly its expected ids, and a refresh
+/// at the same instant changes nothing.
+async fn selects_exactly_the_expected_members(name: &str) {
+    let w = cases_warehouse().await;
+    let target = Target::new(&w.project, &w.dataset).unwrap();
+    let case = load(name);
+    let outcome = async {
+        let r = case.render(&target, NOW)?;
+        bq_check::check(&r.create_table_query)?;
+        w.run(&r.create_table_query).await?;
+        let got = w.members(&r.table).await?;
+        let mut want = case.expect.clone();
+        want.sort();
+        if got != want {
+            return Err(format!("members {got:?}, expected {want:?}"));
+        }
+        // A refresh at the same instant is a no-op.
+        let cron = case.cronjob_at(&target, NOW)?;
+        bq_check::check(&cron)?;
+        w.run(&cron).await?;
+        let again = w.members(&r.table).await?;
+        if again != want {
+            return Err(format!(
+                "after the cronjob refresh: {again:?}, expected {want:?}"
+            ));
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        panic!("tests/cases/{name}.json ({}): {e}", case.about);
+    }
 }
 
 fn rendered(
@@ -77,9 +94,21 @@ fn rendered(
     .unwrap()
 }
 
-fn substitute(sql: &str, now: &str) -> String {
+/// The refresh the cronjob submits at `now`, rendered from the rules.
+fn refresh(w: &Warehouse, id: &str, groups: serde_json::Value, now: &str) -> String {
+    let seg =
+        segments_core::parse_segment(&serde_json::json!({"id": id, "ruleGroups": groups})).unwrap();
+    let target = Target::new(&w.project, &w.dataset).unwrap();
     let tz = segments_core::time::parse_time_zone("UTC").unwrap();
-    segments_core::time::substitute(sql, &tz, segments_core::time::parse_now(now).unwrap()).unwrap()
+    let now = segments_core::time::parse_now(now).unwrap();
+    segments_core::render_refresh(
+        &seg,
+        &segments_core::Catalog::default_catalog(),
+        &target,
+        &tz,
+        now,
+    )
+    .unwrap()
 }
 
 const T1: &str = "2024-06-15T12:00:00Z";
@@ -124,7 +153,7 @@ async fn cronjob_refresh_equals_a_rebuild_after_the_data_changes() {
     .await;
     for (id, groups, _, at_t2) in &cases {
         let r = rendered(&w, id, groups.clone(), T1);
-        let cron = substitute(&r.cronjob_query, T2);
+        let cron = refresh(&w, id, groups.clone(), T2);
         segments_tests::bq_check::check(&cron).unwrap();
         w.run(&cron).await.unwrap();
         let refreshed = w.members(&r.table).await.unwrap();

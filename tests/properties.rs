@@ -25,6 +25,21 @@ fn render(seg: &Value, tz: &str) -> Result<segments_core::RenderedSegment, Strin
     .map_err(|e| e.to_string())
 }
 
+/// The refresh the cronjob submits for `seg` at `now` in `tz`, from its rules.
+fn refresh(seg: &Value, tz: &str, now: &str) -> Result<String, String> {
+    let seg = parse_segment(seg).map_err(|e| e.to_string())?;
+    let target = Target::new("acme-analytics", "account_1").unwrap();
+    let tz = parse_time_zone(tz).unwrap();
+    segments_core::render_refresh(
+        &seg,
+        &Catalog::default_catalog(),
+        &target,
+        &tz,
+        parse_now(now).unwrap(),
+    )
+    .map_err(|e| e.to_string())
+}
+
 /// Replaces every string literal with '' and records the originals.
 struct Literals(Vec<String>);
 
@@ -93,12 +108,10 @@ proptest! {
     fn user_values_never_change_the_statement(value in "[^\u{0}]{1,24}", key in "[A-Za-z_][A-Za-z0-9_]{0,12}") {
         let baseline = render(&value_segment("x", "k"), "UTC").unwrap();
         let got = render(&value_segment(&value, &key), "UTC").unwrap();
-        let utc = parse_time_zone("UTC").unwrap();
-        let now = parse_now("2024-06-16T00:00:00Z").unwrap();
-        let cron = |r: &segments_core::RenderedSegment| segments_core::time::substitute(&r.cronjob_query, &utc, now).unwrap();
+        let cron = |seg: &Value| refresh(seg, "UTC", "2024-06-16T00:00:00Z").unwrap();
         for (base, sql) in [
             (baseline.create_table_query.clone(), got.create_table_query.clone()),
-            (cron(&baseline), cron(&got)),
+            (cron(&value_segment("x", "k")), cron(&value_segment(&value, &key))),
         ] {
             let (base_shape, _) = shape(&base);
             let (got_shape, lits) = shape(&sql);
@@ -134,7 +147,7 @@ proptest! {
     fn random_valid_segments_render_bigquery_sql(seg in arb_segment(), tz in prop::sample::select(vec!["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"])) {
         let r = render(&seg, tz).unwrap_or_else(|e| panic!("{e}\n{seg:#}"));
         bq_check::check(&r.create_table_query).unwrap();
-        let cron = segments_core::time::substitute(&r.cronjob_query, &parse_time_zone(tz).unwrap(), parse_now("2025-03-30T01:30:00Z").unwrap()).unwrap();
+        let cron = refresh(&seg, tz, "2025-03-30T01:30:00Z").unwrap();
         bq_check::check(&cron).unwrap();
     }
 }

@@ -44,13 +44,25 @@ impl Case {
             .map_err(|e| e.to_string())
     }
 
-    pub fn cronjob_at(&self, rendered: &RenderedSegment, now: &str) -> Result<String, String> {
+    /// The refresh the cronjob submits at `now`, rendered from the rules.
+    pub fn cronjob_at(&self, target: &Target, now: &str) -> Result<String, String> {
+        let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
         let tz =
             segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
         let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
-        segments_core::time::substitute(&rendered.cronjob_query, &tz, now)
+        segments_core::render_refresh(&seg, &Catalog::default_catalog(), target, &tz, now)
             .map_err(|e| e.to_string())
     }
+}
+
+/// The case in `tests/cases/{name}.json`.
+pub fn load(name: &str) -> Case {
+    let p = crate::repo_root().join(format!("tests/cases/{name}.json"));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut case: Case =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    case.name = name.to_string();
+    case
 }
 
 pub fn load_all() -> Vec<Case> {

@@ -1,12 +1,16 @@
 //! segmentctl: the verification interface of SPEC §8 over segments-core.
 //! Exit codes: 0 ok, 2 invalid input (errors with their paths on stderr), 1 I/O failure.
 
+mod legacy;
+
 use clap::{Parser, Subcommand};
 use segments_core::history::{Run, render_run};
 use segments_core::report::{parse_report_request, render_report};
 use segments_core::sql::DialectKind;
-use segments_core::time::{parse_now, parse_time_zone, substitute};
-use segments_core::{Catalog, CoreError, Target, check_segment_bytes, render_segment};
+use segments_core::time::{parse_now, parse_time_zone};
+use segments_core::{
+    Catalog, CoreError, Target, check_segment_bytes, render_refresh, render_segment,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,10 +34,26 @@ enum Command {
         #[command(flatten)]
         at: RenderArgs,
     },
-    /// Print a stored cronjob query with its placeholders replaced for one run.
+    /// Print the refresh one scheduled run submits: rendered from a segment
+    /// file (what the cronjob does), or a stored query of any compiler version
+    /// with its placeholders replaced (for queries stored before version 2).
     CronjobSql {
-        #[arg(long = "query-file")]
-        query_file: PathBuf,
+        /// A stored `query` column.
+        #[arg(
+            long = "query-file",
+            conflicts_with = "segment",
+            required_unless_present = "segment"
+        )]
+        query_file: Option<PathBuf>,
+        /// A segment file; needs --project and --dataset.
+        #[arg(long, requires_all = ["project", "dataset"])]
+        segment: Option<PathBuf>,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
         #[arg(long = "time-zone")]
         time_zone: String,
         #[arg(long)]
@@ -165,15 +185,33 @@ fn run(cli: Cli) -> Result<String, Failure> {
         }
         Command::CronjobSql {
             query_file,
+            segment,
+            project,
+            dataset,
+            catalog: cat,
             time_zone,
             now,
-            dialect: _,
+            dialect,
         } => {
             let tz = parse_time_zone(&time_zone)?;
             let now = parse_now(&now)?;
-            let text = String::from_utf8(read(&query_file)?)
-                .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", query_file.display())))?;
-            Ok(substitute(&text, &tz, now)?)
+            let dialect = dialect.dialect;
+            if let Some(segment) = segment {
+                let target = Target::for_dialect(
+                    dialect,
+                    project.as_deref().unwrap_or_default(),
+                    dataset.as_deref().unwrap_or_default(),
+                )
+                .map_err(Failure::Invalid)?;
+                let catalog = catalog(cat.as_deref())?;
+                let seg =
+                    check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
+                return Ok(render_refresh(&seg, &catalog, &target, &tz, now)?);
+            }
+            let path = query_file.unwrap_or_default();
+            let text = String::from_utf8(read(&path)?)
+                .map_err(|_| Failure::Invalid(format!("{}: not UTF-8", path.display())))?;
+            Ok(legacy::substitute(&text, dialect.dialect(), &tz, now)?)
         }
         Command::ReportSql { request, at } => {
             let (tz, now, target, catalog) = at.resolve()?;

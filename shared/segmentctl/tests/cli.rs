@@ -416,6 +416,70 @@ fn render_accepts_a_dataset_starting_with_a_digit_and_refuses_year_zero() {
 }
 
 #[test]
+fn cronjob_sql_renders_from_the_rules_and_reads_stored_queries_of_any_version() {
+    let seg = file(SEGMENT);
+    let at = [
+        "--time-zone",
+        "Europe/Berlin",
+        "--now",
+        "2024-07-01T00:30:00+02:00",
+    ];
+    let out = segmentctl(&[
+        "render",
+        "--segment",
+        seg.path(),
+        "--project",
+        "p",
+        "--dataset",
+        "d",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cron = v["cronjobQuery"].as_str().unwrap();
+    let from_rules = segmentctl(
+        &[
+            &["cronjob-sql", "--segment", seg.path()][..],
+            &["--project", "p", "--dataset", "d", "--dialect", "bigquery"],
+            &at,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        from_rules.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&from_rules.stderr)
+    );
+    // An unstamped (version 1) and a stamped stored query mean the same run.
+    for stored in [cron.to_string(), format!("-- segments-compiler v2\n{cron}")] {
+        let query = file(&stored);
+        let legacy =
+            segmentctl(&[&["cronjob-sql", "--query-file", query.path()][..], &at].concat());
+        let text = String::from_utf8(legacy.stdout).unwrap();
+        let text = text.trim_start_matches("-- segments-compiler v2\n");
+        assert_eq!(text, String::from_utf8_lossy(&from_rules.stdout));
+    }
+    let bad = segmentctl(
+        &[
+            &[
+                "cronjob-sql",
+                "--segment",
+                seg.path(),
+                "--dialect",
+                "oracle",
+            ][..],
+            &["--project", "p", "--dataset", "d"],
+            &at,
+        ]
+        .concat(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
 fn run_sql_prints_the_statements_of_one_run() {
     let seg = file(SEGMENT);
     let args = |revision: Option<&str>| {

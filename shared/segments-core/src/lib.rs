@@ -27,7 +27,7 @@ pub use error::{CoreError, ValidationError, ValidationErrors};
 pub use model::Segment;
 pub use parse::{parse_segment, parse_segment_bytes};
 pub use segment::{
-    RenderedSegment, StoredRules, check_segment, check_segment_bytes, render_segment,
-    stored_segment, validate_segment,
+    COMPILER_VERSION, RenderedSegment, StoredRules, check_segment, check_segment_bytes,
+    render_refresh, render_segment, stored_query_version, stored_segment, validate_segment,
 };
 pub use sql::Target;

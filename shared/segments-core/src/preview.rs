@@ -2,10 +2,11 @@
 //! popular values with counts, a sample of distinct values, and the unique count.
 
 use crate::activity::Window;
-use crate::catalog::{Catalog, ColumnType, ObjectDef, SourceDef};
+use crate::catalog::{Catalog, ColumnType};
 use crate::error::{CoreError, ValidationErrors};
-use crate::model::{Conditions, PropertyField};
+use crate::model::Conditions;
 use crate::parse::parse_segment;
+use crate::resolve::{FieldRef, field};
 use crate::sql::*;
 use crate::time::Clock;
 use chrono::{DateTime, Utc};
@@ -111,7 +112,10 @@ fn read_field<'c>(
                 let c = conds
                     .first()
                     .ok_or_else(|| invalid("ruleGroups[0].g0", "is required"))?;
-                let field = property_field(obj, &c.field)?;
+                let path = "ruleGroups[0].g0";
+                let field = preview_field(
+                    field::property_field(obj, &c.field, path).map_err(ValidationErrors::from)?,
+                );
                 (&obj.table, &obj.time, field, Vec::new())
             }
             Conditions::Event(focus, conds) => {
@@ -130,12 +134,10 @@ fn read_field<'c>(
                     filter.push(Expr::col("o", &Ident::trusted(&sel.selector)).eq(Expr::str(s)));
                 }
                 let field = match &c.property {
-                    Some(p) => event_field(source, &p.name).ok_or_else(|| {
-                        invalid(
-                            format!("ruleGroups[0].g0.{}", p.wire),
-                            format!("{:?} is not a property of {}", p.name, source.table),
-                        )
-                    })?,
+                    Some(p) => preview_field(
+                        field::event_property(source, p, "ruleGroups[0].g0")
+                            .map_err(ValidationErrors::from)?,
+                    ),
                     // No property: preview the selector itself (event names, conversion ids).
                     None => Field::Column(Ident::trusted(&sel.selector)),
                 };
@@ -215,24 +217,13 @@ fn invalid(path: impl Into<String>, msg: impl Into<String>) -> CoreError {
     errs.into()
 }
 
-/// A property-focus field: a column, a multi-value column, or a custom key.
-fn property_field(obj: &ObjectDef, field: &PropertyField) -> Result<Field, CoreError> {
-    match field {
-        PropertyField::Custom(key) => match &obj.custom {
-            Some(c) if is_identifier(key) => Ok(Field::Keyed(Ident::trusted(c), key.clone())),
-            _ => Err(invalid(
-                "ruleGroups[0].g0.key",
-                format!("{key:?} is not a valid custom key"),
-            )),
-        },
-        PropertyField::Column(key) | PropertyField::RowMetric(key) => match obj.column_type(key) {
-            Some(ColumnType::StringArray) => Ok(Field::Array(Ident::trusted(key))),
-            Some(_) => Ok(Field::Column(Ident::trusted(key))),
-            None => Err(invalid(
-                "ruleGroups[0].g0.key",
-                format!("unknown field of {} {key:?}", obj.table),
-            )),
-        },
+/// What a preview lists for a resolved field: a column's values, a text
+/// array's elements, or the values of key/value entries.
+fn preview_field(f: FieldRef) -> Field {
+    match f {
+        FieldRef::Column(c, ColumnType::StringArray) => Field::Array(c),
+        FieldRef::Column(c, _) => Field::Column(c),
+        FieldRef::Keyed { array, key } => Field::Keyed(array, key),
     }
 }
 
@@ -241,18 +232,6 @@ enum Field {
     Column(Ident),
     Array(Ident),
     Keyed(Ident, String),
-}
-
-fn event_field(source: &SourceDef, prop: &str) -> Option<Field> {
-    match source.column_type(prop) {
-        Some(ColumnType::StringArray) => Some(Field::Array(Ident::trusted(prop))),
-        Some(_) => Some(Field::Column(Ident::trusted(prop))),
-        None if prop.split('.').all(is_identifier) => source
-            .properties
-            .as_ref()
-            .map(|p| Field::Keyed(Ident::trusted(p), prop.to_string())),
-        None => None,
-    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,54 @@ pub struct RenderedSegment {
     pub table: String,
     /// CREATE OR REPLACE TABLE for a build at `now`, ready to run.
     pub create_table_query: String,
-    /// MERGE with time placeholders; run [`crate::time::substitute`] before each refresh.
+    /// The refresh (a MERGE for BigQuery) with its run-time instants as
+    /// `{{ts:...}}` placeholders: the form stored for people to read. The
+    /// refresh that runs is rendered from the rules by [`render_refresh`].
     pub cronjob_query: String,
+}
+
+/// The version of the compiler, stamped on every stored query. Version 1
+/// stored unstamped queries the cronjob ran after a text substitution;
+/// from version 2 the cronjob renders every refresh from the rules.
+pub const COMPILER_VERSION: u32 = 2;
+
+const STAMP: &str = "-- segments-compiler v";
+
+impl RenderedSegment {
+    /// The `query` column: the cronjob query under a first line naming the
+    /// compiler version (`-- segments-compiler v2`).
+    pub fn stored_query(&self) -> String {
+        format!("{STAMP}{COMPILER_VERSION}\n{}", self.cronjob_query)
+    }
+}
+
+/// The compiler version a stored query was written by; 1 for unstamped
+/// (earlier) queries.
+pub fn stored_query_version(stored: &str) -> u32 {
+    stored
+        .strip_prefix(STAMP)
+        .and_then(|rest| rest.split('\n').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// The statement one scheduled refresh runs: the segment's rules compiled
+/// now, for `now` in `tz`. After it the table holds exactly what a rebuild
+/// at `now` would.
+pub fn render_refresh(
+    seg: &Segment,
+    catalog: &Catalog,
+    target: &Target,
+    tz: &Tz,
+    now: DateTime<Utc>,
+) -> Result<String, CoreError> {
+    let members = members_query(seg, catalog, target)?;
+    let sync = Statement::Sync {
+        table: target.table(&seg.table_name()),
+        source: &members,
+        key: Ident::trusted(OBJECT_ID),
+    };
+    target.render(&sync, Clock::At { tz: *tz, now })
 }
 
 /// Parses segment JSON and checks it against the catalog, listing every
@@ -106,7 +152,7 @@ pub fn render_segment(
     let members = members_query(seg, catalog, target)?;
     let table_name = seg.table_name();
     let table = target.table(&table_name);
-    // Both statements come from the same member query text: after a refresh at T
+    // Both statements come from the same member query: after a refresh at T
     // the table holds exactly what a rebuild at T would.
     let create = Statement::CreateOrReplaceTable {
         table: table.clone(),
@@ -208,6 +254,23 @@ mod tests {
             (seg.id.as_str(), rules.as_array().map(Vec::len)),
             ("s1", Some(1))
         );
+    }
+
+    #[test]
+    fn stored_queries_carry_the_compiler_version() {
+        let r = RenderedSegment {
+            table: "segment_s1".into(),
+            create_table_query: String::new(),
+            cronjob_query: "MERGE x".into(),
+        };
+        let stored = r.stored_query();
+        assert_eq!(
+            stored,
+            format!("-- segments-compiler v{COMPILER_VERSION}\nMERGE x")
+        );
+        assert_eq!(stored_query_version(&stored), COMPILER_VERSION);
+        assert_eq!(stored_query_version("MERGE `p.d.segment_s1` AS t"), 1);
+        assert_eq!(stored_query_version("-- segments-compiler vX\nMERGE"), 1);
     }
 
     #[test]

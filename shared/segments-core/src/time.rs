@@ -1,6 +1,7 @@
-//! Time as an input: instants that depend on `now` or on the account's time zone
-//! are rendered as placeholders, then replaced for one run's `now` and zone.
-//! The create query and the stored cronjob query therefore come from one text.
+//! Time as an input: instants that depend on `now` or on the account's time
+//! zone are AST nodes ([`TimeRef`], [`DayRef`]) that the renderer resolves for
+//! one run ([`Clock::At`]) or writes as `{{ts:...}}` placeholders in the
+//! stored, human-readable form ([`Clock::Placeholders`]).
 
 use crate::error::CoreError;
 use chrono::{
@@ -8,7 +9,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-/// An instant, resolved at substitution time.
+/// An instant, resolved when a statement is rendered for a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeRef {
     Now,
@@ -20,7 +21,7 @@ pub enum TimeRef {
     DayStart(NaiveDate),
 }
 
-/// A calendar day, resolved at substitution time (for DATE columns).
+/// A calendar day, resolved when a statement is rendered (for DATE columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayRef {
     /// The local day of `now` minus this many hours.
@@ -150,20 +151,6 @@ pub fn today(tz: &Tz, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(tz).date_naive()
 }
 
-/// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'`.
-pub fn timestamp_literal(t: DateTime<Utc>) -> String {
-    let t = without_leap_second(t);
-    let micros = t.timestamp_subsec_micros();
-    if micros == 0 {
-        format!("TIMESTAMP '{}+00:00'", t.format("%Y-%m-%d %H:%M:%S"))
-    } else {
-        format!(
-            "TIMESTAMP '{}.{micros:06}+00:00'",
-            t.format("%Y-%m-%d %H:%M:%S")
-        )
-    }
-}
-
 /// Whether a DATE can hold `d` (years 1 to 9999).
 pub fn day_in_range(d: NaiveDate) -> bool {
     (1..=9999).contains(&d.year())
@@ -176,114 +163,8 @@ pub fn out_of_range(placeholder: &str, now: DateTime<Utc>) -> CoreError {
     ))
 }
 
-/// What a placeholder stands for at one run.
-enum Resolved {
-    Ts(DateTime<Utc>),
-    Date(NaiveDate),
-}
-
-impl Resolved {
-    /// BigQuery holds years 1 to 9999 only.
-    fn in_range(&self) -> bool {
-        match self {
-            Resolved::Ts(t) => in_bigquery_range(*t),
-            Resolved::Date(d) => (1..=9999).contains(&d.year()),
-        }
-    }
-
-    fn literal(&self) -> String {
-        match self {
-            Resolved::Ts(t) => timestamp_literal(*t),
-            Resolved::Date(d) => date_literal(*d),
-        }
-    }
-}
-
-fn date_literal(d: NaiveDate) -> String {
-    format!("DATE '{}'", d.format("%Y-%m-%d"))
-}
-
 fn shift_days(d: NaiveDate, days: i64) -> Option<NaiveDate> {
     d.checked_add_signed(Duration::try_days(days)?)
-}
-
-fn resolve(body: &str, tz: &Tz, now: DateTime<Utc>) -> Option<Resolved> {
-    let (kind, arg) = body.split_once(':')?;
-    let today = today(tz, now);
-    let hours_back = |s: &str| -> Option<DateTime<Utc>> {
-        let h: i64 = s.strip_prefix("now-")?.strip_suffix('h')?.parse().ok()?;
-        now.checked_sub_signed(Duration::try_hours(h)?)
-    };
-    let today_offset = |s: &str| -> Option<NaiveDate> {
-        let d: i64 = s.strip_prefix("today")?.strip_suffix('d')?.parse().ok()?;
-        shift_days(today, d)
-    };
-    match kind {
-        "ts" if arg == "now" => Some(Resolved::Ts(now)),
-        "ts" if arg.starts_with("now-") => hours_back(arg).map(Resolved::Ts),
-        "ts" if arg.starts_with("today") => {
-            today_offset(arg).map(|d| Resolved::Ts(day_start(tz, d)))
-        }
-        "ts" => crate::parse::parse_day(arg).map(|d| Resolved::Ts(day_start(tz, d))),
-        "date" if arg.starts_with("now-") => {
-            hours_back(arg).map(|t| Resolved::Date(t.with_timezone(tz).date_naive()))
-        }
-        "date" if arg.starts_with("today") => today_offset(arg).map(Resolved::Date),
-        _ => None,
-    }
-}
-
-/// Replaces every `{{...}}` placeholder outside string literals and quoted
-/// identifiers, so a user value that looks like a placeholder stays a value.
-pub fn substitute(sql: &str, tz: &Tz, now: DateTime<Utc>) -> Result<String, CoreError> {
-    let bytes = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len() + 64);
-    // Each distinct placeholder is resolved once; a query repeats few of them.
-    let mut resolved: Vec<(&str, String)> = Vec::new();
-    let mut copied = 0; // bytes of `sql` already in `out`
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                // Skip a quoted run, honouring backslash escapes.
-                i += 1;
-                while i < bytes.len() && bytes[i] != q {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                let Some(len) = sql[i..].find("}}") else {
-                    return Err(CoreError::Argument(format!(
-                        "unterminated placeholder at byte {i}"
-                    )));
-                };
-                let body = &sql[i + 2..i + len];
-                out.push_str(&sql[copied..i]);
-                match resolved.iter().find(|(b, _)| *b == body) {
-                    Some((_, v)) => out.push_str(v),
-                    None => {
-                        let r = resolve(body, tz, now).ok_or_else(|| {
-                            CoreError::Argument(format!("unknown placeholder {{{{{body}}}}}"))
-                        })?;
-                        if !r.in_range() {
-                            return Err(CoreError::Argument(format!(
-                                "{{{{{body}}}}} at {now} falls outside BigQuery's range (years 1 to 9999)"
-                            )));
-                        }
-                        let v = r.literal();
-                        out.push_str(&v);
-                        resolved.push((body, v));
-                    }
-                }
-                i += len + 2;
-                copied = i;
-            }
-            _ => i += 1,
-        }
-    }
-    out.push_str(&sql[copied.min(sql.len())..]);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -293,21 +174,31 @@ mod tests {
     #[test]
     fn a_leap_second_is_the_last_microsecond_before_it() {
         let t = parse_now("2016-12-31T23:59:60.5Z").unwrap();
-        assert_eq!(
-            timestamp_literal(t),
-            "TIMESTAMP '2016-12-31 23:59:59.999999+00:00'"
-        );
+        let mut out = String::new();
+        crate::sql::dialect::utc_text(&mut out, t);
+        assert_eq!(out, "2016-12-31 23:59:59.999999+00:00");
+    }
+
+    /// `expr` rendered in BigQuery for `now` in `tz`.
+    fn render(expr: crate::sql::Expr, tz: &str, now: &str) -> Result<String, CoreError> {
+        let clock = Clock::At {
+            tz: parse_time_zone(tz).unwrap(),
+            now: parse_now(now).unwrap(),
+        };
+        let mut w = crate::sql::Writer::new(crate::sql::DialectKind::BigQuery.dialect(), clock);
+        w.expr(&expr);
+        w.finish()
     }
 
     #[test]
     fn instants_outside_bigquerys_range_are_errors() {
+        use crate::sql::Expr;
         assert!(parse_now("0000-12-31T23:00:00Z").is_err());
-        let tz = parse_time_zone("UTC").unwrap();
-        let now = parse_now("0001-01-01T10:00:00Z").unwrap();
-        assert!(substitute("SELECT {{ts:now}}", &tz, now).is_ok());
-        let e = substitute("SELECT {{ts:now-24h}}", &tz, now).unwrap_err();
+        let now = "0001-01-01T10:00:00Z";
+        assert!(render(Expr::Time(TimeRef::Now), "UTC", now).is_ok());
+        let e = render(Expr::Time(TimeRef::NowMinusHours(24)), "UTC", now).unwrap_err();
         assert!(e.to_string().contains("outside BigQuery's range"), "{e}");
-        let e = substitute("SELECT {{date:today-1d}}", &tz, now).unwrap_err();
+        let e = render(Expr::Day(DayRef::Today(-1)), "UTC", now).unwrap_err();
         assert!(e.to_string().contains("outside BigQuery's range"), "{e}");
     }
 
@@ -329,35 +220,43 @@ mod tests {
     }
 
     #[test]
-    fn substitutes_outside_literals_only() {
-        let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let now = at("2024-06-15T10:30:00.25Z");
-        let sql = "SELECT {{ts:now}}, {{ts:today-1d}}, {{ts:now-48h}}, {{date:today+0d}}, '{{ts:now}}', 'it\\'s {{x}}', `{{y}}`, {{ts:2024-01-01}}";
-        assert_eq!(
-            substitute(sql, &tz, now).unwrap(),
-            "SELECT TIMESTAMP '2024-06-15 10:30:00.250000+00:00', TIMESTAMP '2024-06-13 22:00:00+00:00', \
-             TIMESTAMP '2024-06-13 10:30:00.250000+00:00', DATE '2024-06-15', '{{ts:now}}', 'it\\'s {{x}}', `{{y}}`, \
-             TIMESTAMP '2023-12-31 23:00:00+00:00'"
-        );
-        assert!(substitute("{{nope}}", &tz, now).is_err());
-        assert!(substitute("{{ts:now", &tz, now).is_err());
-    }
-
-    #[test]
-    fn placeholders_round_trip() {
-        let tz: Tz = "UTC".parse().unwrap();
-        let now = at("2024-06-15T00:00:00Z");
-        for t in [
-            TimeRef::Now,
-            TimeRef::NowMinusHours(24),
-            TimeRef::TodayStart(-30),
-            TimeRef::TodayStart(0),
-        ] {
-            assert!(substitute(&t.placeholder(), &tz, now).is_ok(), "{t:?}");
+    fn run_time_instants_resolve_in_the_accounts_zone() {
+        use crate::sql::Expr;
+        let now = "2024-06-15T10:30:00.25Z";
+        let cases = [
+            (
+                Expr::Time(TimeRef::Now),
+                "TIMESTAMP '2024-06-15 10:30:00.250000+00:00'",
+            ),
+            (
+                Expr::Time(TimeRef::TodayStart(-1)),
+                "TIMESTAMP '2024-06-13 22:00:00+00:00'",
+            ),
+            (
+                Expr::Time(TimeRef::NowMinusHours(48)),
+                "TIMESTAMP '2024-06-13 10:30:00.250000+00:00'",
+            ),
+            (Expr::Day(DayRef::Today(0)), "DATE '2024-06-15'"),
+            (
+                Expr::Time(TimeRef::DayStart(
+                    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+                )),
+                "TIMESTAMP '2023-12-31 23:00:00+00:00'",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(
+                render(e.clone(), "Europe/Berlin", now).unwrap(),
+                want,
+                "{e:?}"
+            );
         }
-        assert_eq!(
-            substitute(&TimeRef::TodayStart(-30).placeholder(), &tz, now).unwrap(),
-            "TIMESTAMP '2024-05-16 00:00:00+00:00'"
+        // Placeholders are the stored form.
+        let mut w = crate::sql::Writer::new(
+            crate::sql::DialectKind::BigQuery.dialect(),
+            Clock::Placeholders,
         );
+        w.expr(&Expr::Time(TimeRef::TodayStart(-30)));
+        assert_eq!(w.finish().unwrap(), "{{ts:today-30d}}");
     }
 }

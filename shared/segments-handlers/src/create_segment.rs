@@ -292,7 +292,7 @@ async fn build(
             .collect(),
         description: seg.description.clone(),
         rule_groups: rules.to_string(),
-        query: rendered.cronjob_query.clone(),
+        query: rendered.stored_query(),
     };
     let history = &app.ports.history;
     let revision = match revision {

@@ -5,6 +5,7 @@
 //! redelivery submits nothing twice), recorded in `segment_jobs` and followed by
 //! check-bigquery-job like a build.
 
+use crate::create_segment::stored_rules;
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -12,7 +13,7 @@ use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_rep
 use segments_core::history::{Run, render_run};
 use segments_core::jobs::{QueryStatus, job_id};
 use segments_core::messages::{CheckJobMessage, CronjobMessage, JobAction, JobInput};
-use segments_core::parse_segment;
+use segments_core::{COMPILER_VERSION, stored_query_version, stored_segment};
 use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
 use serde_json::json;
@@ -97,10 +98,8 @@ pub async fn refresh_account(
     // Rules stored before revisions were recorded run as revision 0.
     let revisions = app.ports.history.latest_revisions(account).await?;
     for row in &segments {
-        let rules: serde_json::Value =
-            serde_json::from_str(row.rule_groups.as_deref().unwrap_or("null")).unwrap_or_default();
-        let seg = match parse_segment(&json!({"id": row.id, "ruleGroups": rules})) {
-            Ok(s) => s,
+        let seg = match stored_segment(stored_rules(row)) {
+            Ok((s, _)) => s,
             Err(e) => {
                 tracing::error!(segmentId = %row.id, error = %e, "stored segment does not parse; skipped");
                 out.skipped
@@ -113,6 +112,12 @@ pub async fn refresh_account(
             tracing::info!(segmentId = %row.id, reason = %reason, "segment skipped");
             out.skipped.push((row.id.clone(), reason));
             continue;
+        }
+        // The refresh is rendered from the rules for this run, so a compiler fix
+        // reaches every stored segment; the stored query is for people to read.
+        let stored = row.query.as_deref().map_or(1, stored_query_version);
+        if stored != COMPILER_VERSION {
+            tracing::info!(segmentId = %row.id, storedVersion = stored, "stored query is from an earlier compiler");
         }
         let id = job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]);
         let revision = revisions.get(&row.id).copied().unwrap_or(0);

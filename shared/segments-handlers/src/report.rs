@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use segments_core::jobs::job_id;
 use segments_core::messages::{CheckJobMessage, JobAction, JobInput};
 use segments_core::report::{ReportSegment, parse_report_value, render_report};
-use segments_core::sql::create_table_as;
 use segments_core::time::parse_time_zone;
 use segments_infra::cache::keys;
 use segments_infra::ports::QueryJob;
@@ -74,7 +73,7 @@ pub async fn handle(
                 .warehouse
                 .submit(&QueryJob {
                     job_id: id.clone(),
-                    sql: create_table_as(&table_ref, &q.query),
+                    sql: q.create_table(&table_ref)?,
                     labels: vec![("app".into(), "segments".into()), ("kind".into(), "report".into())],
                     batch: false,
                     maximum_bytes_billed: app.maximum_bytes_billed,

@@ -169,7 +169,11 @@ async fn create_check_refresh_report_delete() {
     assert_eq!(out.segments[0].query_status, "in-progress");
     let row = e.store.segment(&e.account, &seg).await.unwrap().unwrap();
     assert_eq!(row.query_status, "in-progress");
-    assert!(row.query.as_deref().unwrap().starts_with("MERGE"));
+    // The stored query: the refresh as people read it, stamped with the compiler version.
+    assert!(row.query.as_deref().unwrap().starts_with(&format!(
+        "-- segments-compiler v{}\nMERGE",
+        segments_core::COMPILER_VERSION
+    )));
     assert!(e.store.ensure_all_data(&e.account).await.is_ok());
 
     // check: done, recorded, caches cleared, browser notified.

@@ -2,11 +2,12 @@
 //! operand shaped by its operator.
 
 use super::values::{number_of, parse_day, parse_days};
-use super::{conjunction, parse_enum};
+use super::{conjunction, opt_string, parse_enum};
 use crate::error::ValidationErrors;
 use crate::model::*;
 use serde_json::{Map, Value};
 
+/// A text field that may also arrive as a number; empty text is absent.
 fn opt_text_field(
     obj: &Map<String, Value>,
     key: &str,
@@ -14,14 +15,8 @@ fn opt_text_field(
     errs: &mut ValidationErrors,
 ) -> Option<String> {
     match obj.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            errs.push(format!("{path}.{key}"), "must be a string");
-            None
-        }
+        _ => opt_string(obj, key, &format!("{path}.{key}"), errs).filter(|s| !s.is_empty()),
     }
 }
 

@@ -49,14 +49,32 @@ pub struct ReportRequest {
     pub offset: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentReportQuery {
     pub segment_id: String,
+    /// The query, rendered for the report's run.
     pub query: String,
+    /// The same query as an AST, and the run it was rendered for.
+    #[serde(skip)]
+    ast: Query,
+    #[serde(skip)]
+    clock: Clock,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl SegmentReportQuery {
+    /// The statement that stores the query's rows in `table` (its result
+    /// table), in the table's dialect.
+    pub fn create_table(&self, table: &TableRef) -> Result<String, CoreError> {
+        let s = Statement::CreateOrReplaceTable {
+            table: table.clone(),
+            query: &self.ast,
+        };
+        render_statement(table.dialect(), &s, self.clock)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportQueries {
     pub segments: Vec<SegmentReportQuery>,
@@ -224,15 +242,16 @@ pub fn render_report(
         let mut out = Vec::new();
         for (i, seg) in list.iter().enumerate() {
             let path = format!("{key}[{i}]");
-            let query = segment_query(req, &shape, seg, target).and_then(|q| {
-                target
-                    .render(&Statement::Query(&q), clock)
-                    .map_err(|e| e.to_string())
+            let query = segment_query(req, &shape, seg, target).and_then(|ast| {
+                let text = target.render(&Statement::Query(&ast), clock);
+                text.map(|t| (ast, t)).map_err(|e| e.to_string())
             });
             match query {
-                Ok(query) => out.push(SegmentReportQuery {
+                Ok((ast, query)) => out.push(SegmentReportQuery {
                     segment_id: seg.id.clone(),
                     query,
+                    ast,
+                    clock,
                 }),
                 Err(e) => errs.push(&path, e),
             }

@@ -293,3 +293,21 @@ fn report_sort_by_an_aggregate_metric() {
         q[0]
     );
 }
+
+#[test]
+fn report_result_tables_are_created_in_the_targets_dialect() {
+    let req = parse_report_value(&with("metrics", json!(["sessions"]))).unwrap();
+    let target = Target::new("p", "d").unwrap();
+    let tz = crate::time::parse_time_zone("UTC").unwrap();
+    let now = crate::time::parse_now("2024-07-01T00:00:00Z").unwrap();
+    let out = render_report(&req, &Catalog::default_catalog(), &target, &tz, now).unwrap();
+    let q = &out.segments[0];
+    let table = target.checked_table("report_a1_0123abcd").unwrap();
+    assert_eq!(
+        q.create_table(&table).unwrap(),
+        format!(
+            "CREATE OR REPLACE TABLE `p.d.report_a1_0123abcd` AS\n{}",
+            q.query
+        )
+    );
+}

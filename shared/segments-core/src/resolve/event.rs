@@ -1,6 +1,6 @@
 //! Event groups: every condition of a group tests the same event row.
 
-use super::{Resolver, combine, id};
+use super::{Resolver, combine, field, id};
 use crate::activity::link_key;
 use crate::catalog::{ObjectDef, SourceDef};
 use crate::model::*;
@@ -67,42 +67,9 @@ impl<'c> Resolver<'c> {
         }
         // Without a property the condition only selects the event.
         if let (Some(prop), Some(test)) = (&c.field.property, &c.test) {
-            parts.push(self.event_property(path, prop, c.field.numeric, test, source)?);
+            let field = self.found(field::event_property(source, prop, path))?;
+            parts.push(self.field_test(path, "e", field, c.field.numeric, test)?);
         }
         Some(Expr::and(parts))
-    }
-
-    /// A column of the event row, or a (dotted) key of its properties.
-    fn event_property(
-        &mut self,
-        path: &str,
-        prop: &EventProperty,
-        numeric: bool,
-        test: &Test,
-        source: &SourceDef,
-    ) -> Option<Expr> {
-        let name = &prop.name;
-        match source.column_type(name) {
-            Some(ty) if is_identifier(name) => {
-                self.on_value(path, Expr::col("e", &id(name)), ty.into(), test)
-            }
-            _ => {
-                let Some(props) = &source.properties else {
-                    self.err(
-                        format!("{path}.property"),
-                        format!("{} has no column or property {name:?}", source.table),
-                    );
-                    return None;
-                };
-                if !name.split('.').all(is_identifier) {
-                    self.err(
-                        format!("{path}.{}", prop.wire),
-                        format!("{name:?} is not a valid property name (letters, digits and _, not starting with a digit)"),
-                    );
-                    return None;
-                }
-                self.keyed_entries(path, Expr::col("e", &id(props)), name, numeric, test)
-            }
-        }
     }
 }

@@ -3,12 +3,15 @@
 //! and no warehouse is named to validate a segment).
 
 mod event;
+pub mod field;
 mod measure;
 mod predicate;
 
+pub use field::FieldRef;
+
 use crate::activity::Window;
-use crate::catalog::{Catalog, ColumnType, MetricDef, ObjectDef};
-use crate::error::ValidationErrors;
+use crate::catalog::{Catalog, ObjectDef};
+use crate::error::{ValidationError, ValidationErrors};
 use crate::model::*;
 use crate::plan::*;
 use crate::sql::{Expr, Ident};
@@ -140,47 +143,31 @@ impl<'c> Resolver<'c> {
         c: &Cond<PropertyField>,
         def: &ObjectDef,
     ) -> Option<Expr> {
-        match &c.field {
-            PropertyField::Custom(key) => {
-                let Some(custom) = &def.custom else {
-                    self.err(
-                        format!("{path}.type"),
-                        format!("{} has no custom properties", def.table),
-                    );
-                    return None;
-                };
-                self.keyed(path, Expr::col("o", &id(custom)), key, false, &c.test)
+        let field = self.found(field::property_field(def, &c.field, path))?;
+        self.field_test(path, "o", field, false, &c.test)
+    }
+
+    /// Keeps a resolved field, or records why it is not one.
+    fn found(&mut self, r: Result<FieldRef, ValidationError>) -> Option<FieldRef> {
+        r.map_err(|e| self.err(e.path, e.message)).ok()
+    }
+
+    /// `test` on a field of the row aliased `alias`.
+    fn field_test(
+        &mut self,
+        path: &str,
+        alias: &'static str,
+        field: FieldRef,
+        numeric: bool,
+        test: &Test,
+    ) -> Option<Expr> {
+        match field {
+            FieldRef::Column(name, ty) => {
+                self.on_value(path, Expr::col(alias, &name), ty.into(), test)
             }
-            PropertyField::RowMetric(key) => match def.metrics.get(key) {
-                Some(MetricDef { row: Some(col), .. }) => {
-                    let ty = def.columns.get(col).copied().unwrap_or(ColumnType::Float64);
-                    self.on_value(path, Expr::col("o", &id(col)), ty.into(), &c.test)
-                }
-                Some(_) => {
-                    self.err(
-                        format!("{path}.key"),
-                        format!("metric {key:?} is an aggregate; use a metric group"),
-                    );
-                    None
-                }
-                None => {
-                    self.err(
-                        format!("{path}.key"),
-                        unknown("metric", key, def.metrics.keys()),
-                    );
-                    None
-                }
-            },
-            PropertyField::Column(key) => match def.column_type(key) {
-                Some(ty) => self.on_value(path, Expr::col("o", &id(key)), ty.into(), &c.test),
-                None => {
-                    self.err(
-                        format!("{path}.key"),
-                        unknown(&format!("field of {}", def.table), key, def.columns.keys()),
-                    );
-                    None
-                }
-            },
+            FieldRef::Keyed { array, key } => {
+                self.keyed_entries(path, Expr::col(alias, &array), &key, numeric, test)
+            }
         }
     }
 }

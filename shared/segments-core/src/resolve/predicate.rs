@@ -36,29 +36,9 @@ impl From<ColumnType> for Kind {
 }
 
 impl Resolver<'_> {
-    /// A condition on the entries of a key/value array: a positive operator
-    /// matches when any entry with that key does; a negative one when none does.
-    pub(super) fn keyed(
-        &mut self,
-        path: &str,
-        array: Expr,
-        key: &str,
-        numeric: bool,
-        test: &Test,
-    ) -> Option<Expr> {
-        if !is_identifier(key) {
-            self.err(
-                format!("{path}.key"),
-                format!(
-                    "{key:?} is not a valid key (letters, digits and _, not starting with a digit)"
-                ),
-            );
-            return None;
-        }
-        self.keyed_entries(path, array, key, numeric, test)
-    }
-
-    /// The EXISTS over the array's entries named `key` (already checked).
+    /// A condition on the entries of a key/value array named `key` (a
+    /// checked name): a positive operator matches when any entry with that
+    /// key does; a negative one when none does.
     pub(super) fn keyed_entries(
         &mut self,
         path: &str,

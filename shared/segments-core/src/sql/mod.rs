@@ -194,7 +194,8 @@ pub enum TableRef {
 }
 
 impl TableRef {
-    fn dialect(&self) -> &'static dyn Dialect {
+    /// The dialect of the table's warehouse.
+    pub fn dialect(&self) -> &'static dyn Dialect {
         match self {
             TableRef::Warehouse { target, .. } => target.dialect(),
             TableRef::Cte(_) => DialectKind::default().dialect(),
@@ -207,18 +208,6 @@ pub fn drop_table(table: &TableRef) -> String {
     let s = Statement::DropTableIfExists(table.clone());
     // Without time references rendering cannot fail.
     render_statement(table.dialect(), &s, Clock::Placeholders).unwrap_or_default()
-}
-
-/// `CREATE OR REPLACE TABLE <table> AS <query>` around an already rendered
-/// query, for callers that hold the query as text (report results).
-pub fn create_table_as(table: &TableRef, query_sql: &str) -> String {
-    let d = table.dialect();
-    let mut w = Writer::new(d, Clock::Placeholders);
-    w.push("CREATE OR REPLACE TABLE ");
-    w.table(table);
-    w.push(" AS\n");
-    w.push(query_sql);
-    w.finish().unwrap_or_default()
 }
 
 /// A string literal of the default dialect (BigQuery).
