@@ -71,6 +71,18 @@ async fn the_functions_behind_the_lambda_runtime_api() {
     let root = repo_root();
     let mut env = stack_env();
     let queue = local_queues(&mut env, "e2e").await;
+    // One dead-letter queue for the four functions: permanent failures go there at once.
+    let dlq = queue
+        .client()
+        .create_queue()
+        .queue_name(format!("e2e-dlq-{}", &fresh_uuid()[..8]))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    env.insert("DEAD_LETTER_QUEUE_URL".into(), dlq);
     env.insert("BIGQUERY_DATASET_PREFIX".into(), "e2e_".into());
     let account = fresh_uuid();
     let ids = vec![
@@ -245,11 +257,11 @@ async fn the_functions_behind_the_lambda_runtime_api() {
         "create-segment",
         &e.event("create-segment/batch-with-a-bad-message-sqs.json"),
     );
-    assert_eq!(
-        bad["batchItemFailures"].as_array().unwrap().len(),
-        2,
-        "{bad}"
-    );
+    // The two bad ones can never succeed: acknowledged and dead-lettered at once.
+    no_failures(&bad);
+    let dead = e.receive_n("DEAD_LETTER_QUEUE_URL", 2).await;
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().any(|b| b == "{not json"), "{dead:?}");
     no_failures(&e.invoke("create-segment", &e.event("create-segment/delete-sqs.json")));
     assert!(
         segments_infra::ports::SegmentStore::segment(&store, &account, &sessions)

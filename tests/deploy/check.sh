@@ -4,7 +4,8 @@
 # plus cfn-lint on its output), then the rules of check_template.py (the
 # template agrees with the code), check_samconfig.py (every environment gets
 # every parameter, secrets only from deploy/<env>.secrets.yaml) and
-# check_events.py (events/ are well formed).
+# check_events.py (events/ are well formed), then the rules on SAM's
+# translated template (tests/deploy/rehearsal.py --translate-only).
 # Offline: fake credentials, no telemetry; no AWS call is made.
 # Tools: the venvs tests/stack/up.sh installs (.venv, .venv-sam).
 set -euo pipefail
@@ -34,3 +35,6 @@ echo "cfn-lint $("$cfn_lint" --version | awk '{print $2}'): template.yaml has no
 "$python" tests/deploy/check_template.py template.yaml
 "$python" tests/deploy/check_samconfig.py
 "$python" tests/deploy/check_events.py
+# The template as SAM's translator turns it into CloudFormation, checked again
+# (the part of tests/deploy/rehearsal.sh that needs no running stack).
+"$python" tests/deploy/rehearsal.py --translate-only

@@ -26,6 +26,10 @@ config = tomllib.loads((ROOT / "samconfig.toml").read_text())
 problems = []
 
 for env in ("default", "production"):
+    build = config.get(env, {}).get("build", {}).get("parameters", {})
+    # CodeUri is the workspace root: SAM's cache would hash target/ on every build.
+    if build.get("cached", False):
+        problems.append(f"[{env}.build.parameters]: cached must be false (SAM would hash the whole workspace, target/ included)")
     deploy = config.get(env, {}).get("deploy", {}).get("parameters")
     if not deploy:
         problems.append(f"[{env}.deploy.parameters] is missing")
@@ -60,6 +64,9 @@ for env in ("default", "production"):
         problems.append(f"[{env}]: {k} is not a parameter of template.yaml")
     for k in sorted(required - set(given)):
         problems.append(f"[{env}]: {k} has no default and is not given")
+    # Alerting: the alarms exist either way; someone must hear them.
+    if not given.get("AlarmTopicArn"):
+        problems.append(f"[{env}]: AlarmTopicArn is not given (no one is told of a DLQ message or a failing function)")
     inline = {m for m in secret if any(i.startswith(f"{m}=") for i in overrides)}
     for k in sorted(inline):
         problems.append(f"[{env}]: secret {k} must come from the secrets file, not samconfig.toml")

@@ -13,7 +13,7 @@ program_of() {
     bigquery) echo crucible ;;
     bigquery-async) echo crucible_async.py ;;
     pusher) echo pusher_capture.py ;;
-    redis) echo redis-server ;;
+    redis | redis-tls) echo redis-server ;;
     *) echo "" ;;
   esac
 }

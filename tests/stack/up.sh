@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local stand-ins for every service the tests need, on 127.0.0.1 only:
 #   Postgres :5432 and Redis :6379 (the machine's; started or installed if absent),
+#   Redis with TLS only :6380 (certificate from a CA made in .stack/redis-tls),
 #   moto :5055 (SQS, S3), the crucible BigQuery emulator :9050, the same emulator with
 #   BigQuery's asynchronous jobs :9051 (crucible_async.py), a Pusher capture :5056.
 # Idempotent: a service already answering is reused. Python tools live in .venv/,
@@ -88,6 +89,43 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
 fi
 log "Redis ready on 127.0.0.1:6379"
 
+# --- Redis over TLS ---------------------------------------------------------------
+# A second Redis serving only TLS on :6380, for rediss:// (ElastiCache with
+# in-transit encryption). Its certificate is signed by a CA made here, once:
+# .stack/redis-tls/ca.pem is what REDIS_CA_FILE points the tests at.
+REDIS_TLS_PORT=${REDIS_TLS_PORT:-6380}
+TLS_DIR="$STACK/redis-tls"
+if [ ! -s "$TLS_DIR/server.pem" ]; then
+  mkdir -p "$TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=segments local test CA" \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$TLS_DIR/server.ext"
+  openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$TLS_DIR/server.ext" -out "$TLS_DIR/server.pem" 2>/dev/null
+  chmod 600 "$TLS_DIR"/*.key
+fi
+redis_tls() {
+  redis-cli --tls --insecure -h 127.0.0.1 -p "$REDIS_TLS_PORT" "$@" 2>/dev/null
+}
+if ! redis_tls ping | grep -q PONG; then
+  log "starting Redis with TLS"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 0 --tls-port "$REDIS_TLS_PORT" \
+    --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key" \
+    --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no \
+    --save "" --appendonly no --dir "$TLS_DIR" --logfile "$STACK/redis-tls.log" \
+    --pidfile "$STACK/redis-tls.pid"
+  wait_for "Redis with TLS" sh -c "redis-cli --tls --cacert '$TLS_DIR/ca.pem' -h 127.0.0.1 -p $REDIS_TLS_PORT ping | grep -q PONG"
+fi
+# A server another checkout started keeps its own CA: ask it which.
+REDIS_TLS_CA=$(redis_tls CONFIG GET tls-ca-cert-file | sed -n 2p)
+[ -s "$REDIS_TLS_CA" ] || { echo "Redis on :$REDIS_TLS_PORT names no readable tls-ca-cert-file" >&2; exit 1; }
+redis-cli --tls --cacert "$REDIS_TLS_CA" -h 127.0.0.1 -p "$REDIS_TLS_PORT" ping 2>/dev/null | grep -q PONG \
+  || { echo "Redis on :$REDIS_TLS_PORT does not verify with $REDIS_TLS_CA" >&2; exit 1; }
+log "Redis with TLS ready on 127.0.0.1:$REDIS_TLS_PORT (CA $REDIS_TLS_CA)"
+
 # --- Python tools ---------------------------------------------------------------
 # Creates (or reuses) a venv holding exactly the pinned requirements.
 venv() {
@@ -132,6 +170,8 @@ start pusher "http://127.0.0.1:$PUSHER_PORT/health" \
 cat >"$STACK/env" <<ENV
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
 REDIS_URL=redis://127.0.0.1:6379
+REDIS_TLS_URL=rediss://127.0.0.1:$REDIS_TLS_PORT
+REDIS_TLS_CA_FILE=$REDIS_TLS_CA
 AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=test

@@ -13,13 +13,59 @@ pub fn is_safe_id(s: &str) -> bool {
     is_segment_id(s)
 }
 
+/// A UUID (`8-4-4-4-12` hex digits) in canonical lower case, or `None`.
+/// Postgres reads `0D6F…` and `0d6f…` as the same id; dataset and table names,
+/// cache keys and Pusher channels do not, so ids are made canonical here, at
+/// the edge, once.
+pub fn canonical_uuid(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let is_uuid = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    is_uuid.then(|| s.to_ascii_lowercase())
+}
+
+/// An id in canonical form: a UUID lower-cased, anything else as it is.
+fn canonical_id(s: String) -> String {
+    canonical_uuid(&s).unwrap_or(s)
+}
+
+/// A bad value quoted for an error, cut to 64 characters: a 200 KB id must
+/// not make a 200 KB error or log line.
+pub fn shown(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        None => format!("{s:?}"),
+        Some((at, _)) => format!("{:?}... ({} bytes)", &s[..at], s.len()),
+    }
+}
+
+/// `accountId`: a UUID, returned lower-cased.
+fn req_account(v: &Value, errs: &mut ValidationErrors) -> String {
+    match v.get("accountId") {
+        Some(Value::String(s)) => canonical_uuid(s).unwrap_or_else(|| {
+            errs.push("accountId", format!("{} is not a UUID", shown(s)));
+            String::new()
+        }),
+        Some(_) => {
+            errs.push("accountId", "must be a string");
+            String::new()
+        }
+        None => {
+            errs.push("accountId", "is required");
+            String::new()
+        }
+    }
+}
+
 fn req_id(v: &Value, key: &str, errs: &mut ValidationErrors) -> String {
     match v.get(key) {
-        Some(Value::String(s)) if is_safe_id(s) => s.clone(),
+        Some(Value::String(s)) if is_safe_id(s) => canonical_id(s.clone()),
         Some(Value::String(s)) => {
             errs.push(
                 key,
-                format!("{s:?} is not an id (letters, digits, - and _)"),
+                format!("{} is not an id (letters, digits, - and _)", shown(s)),
             );
             String::new()
         }
@@ -57,6 +103,9 @@ pub enum SegmentCommand {
     Rebuild {
         account_id: String,
         segment_id: String,
+        /// Drop the table before rebuilding it (`dropTable`; what expire-all
+        /// with `dropTables` fans out, one segment per message).
+        drop_table: bool,
     },
     Delete {
         account_id: String,
@@ -117,9 +166,20 @@ impl SegmentCommand {
             errs.push("$", "a message must be a JSON object");
             return Err(errs);
         }
-        let account_id = req_id(&v, "accountId", &mut errs);
+        let account_id = req_account(&v, &mut errs);
         let segment = || match v.get("segment") {
-            Some(s @ Value::Object(_)) => Ok(s.clone()),
+            Some(Value::Object(o)) => {
+                // The segment's own ids, canonical like the message's.
+                let mut o = o.clone();
+                for key in ["id", "accountId"] {
+                    if let Some(Value::String(id)) = o.get(key)
+                        && let Some(c) = canonical_uuid(id)
+                    {
+                        o.insert(key.into(), Value::String(c));
+                    }
+                }
+                Ok(Value::Object(o))
+            }
             Some(_) => Err("must be a segment object"),
             None => Err("is required"),
         };
@@ -141,6 +201,14 @@ impl SegmentCommand {
             Some("rebuild") => SegmentCommand::Rebuild {
                 segment_id: req_id(&v, "segmentId", &mut errs),
                 account_id,
+                drop_table: match v.get("dropTable") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => {
+                        errs.push("dropTable", "must be true or false");
+                        false
+                    }
+                },
             },
             Some("delete") => SegmentCommand::Delete {
                 segment_id: req_id(&v, "segmentId", &mut errs),
@@ -261,7 +329,7 @@ impl CheckJobMessage {
         let v = parse_json(body)?;
         let mut errs = ValidationErrors::default();
         req_id(&v, "jobId", &mut errs);
-        req_id(&v, "accountId", &mut errs);
+        let account_id = req_account(&v, &mut errs);
         if let Some(Value::Object(input)) = v.get("jobInputData") {
             for key in ["segmentId", "resultTable"] {
                 if let Some(Value::String(s)) = input.get(key)
@@ -274,11 +342,18 @@ impl CheckJobMessage {
         if !errs.is_empty() {
             return Err(errs);
         }
-        let msg: CheckJobMessage = serde_json::from_value(v).map_err(|e| {
+        // The field's path, not "line 1 column 80": `action: unknown variant ...`.
+        let mut msg: CheckJobMessage = serde_path_to_error::deserialize(v).map_err(|e| {
             let mut errs = ValidationErrors::default();
-            errs.push("$", e.to_string());
+            let path = e.path().to_string();
+            errs.push(
+                if path == "." { "$".into() } else { path },
+                e.inner().to_string(),
+            );
             errs
         })?;
+        msg.account_id = account_id;
+        msg.job_input_data.segment_id = msg.job_input_data.segment_id.map(canonical_id);
         if msg.action.is_segment_build() && msg.job_input_data.segment_id.is_none() {
             let mut errs = ValidationErrors::default();
             errs.push(
@@ -305,7 +380,7 @@ impl CronjobMessage {
     pub fn parse(body: &[u8]) -> Result<CronjobMessage, ValidationErrors> {
         let v = parse_json(body)?;
         let mut errs = ValidationErrors::default();
-        let account_id = req_id(&v, "accountId", &mut errs);
+        let account_id = req_account(&v, &mut errs);
         let time_zone = match v.get("timeZone").and_then(Value::as_str) {
             Some(s) => match s.parse::<Tz>() {
                 Ok(tz) => Some(tz),
@@ -355,19 +430,31 @@ mod tests {
     #[test]
     fn segment_commands() {
         let c = SegmentCommand::parse(
-            br#"{"action":"rebuild","accountId":"a-1","segmentId":"s-1","extra":1}"#,
+            br#"{"action":"rebuild","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","segmentId":"s-1","extra":1}"#,
         )
         .unwrap();
         assert_eq!(
             c,
             SegmentCommand::Rebuild {
-                account_id: "a-1".into(),
-                segment_id: "s-1".into()
+                account_id: LOWER.into(),
+                segment_id: "s-1".into(),
+                drop_table: false
             }
         );
+        let c = SegmentCommand::parse(
+            br#"{"action":"rebuild","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","segmentId":"s-1","dropTable":true}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            c,
+            SegmentCommand::Rebuild {
+                drop_table: true,
+                ..
+            }
+        ));
         assert_eq!(
             errs(SegmentCommand::parse(
-                br#"{"action":"drop","accountId":"a"}"#
+                br#"{"action":"drop","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11"}"#
             )),
             r#"action: unknown action "drop" (create, update, rebuild, delete, expire-all, revert)"#
         );
@@ -375,16 +462,16 @@ mod tests {
             errs(SegmentCommand::parse(
                 br#"{"action":"delete","accountId":"a*"}"#
             )),
-            "accountId: \"a*\" is not an id (letters, digits, - and _)\nsegmentId: is required"
+            "accountId: \"a*\" is not a UUID\nsegmentId: is required"
         );
         assert!(errs(SegmentCommand::parse(b"nope")).starts_with("$: not valid JSON"));
         let c =
-            SegmentCommand::parse(br#"{"action":"expire-all","accountId":"a","dropTables":true}"#)
+            SegmentCommand::parse(br#"{"action":"expire-all","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","dropTables":true}"#)
                 .unwrap();
         assert_eq!(
             c,
             SegmentCommand::ExpireAll {
-                account_id: "a".into(),
+                account_id: LOWER.into(),
                 drop_tables: true
             }
         );
@@ -392,22 +479,108 @@ mod tests {
 
     #[test]
     fn check_job_messages() {
-        let m = CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"create-segment","jobInputData":{"segmentId":"s"},"startedAt":"2024-06-15T12:00:00Z"}"#).unwrap();
+        let m = CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","action":"create-segment","jobInputData":{"segmentId":"s"},"startedAt":"2024-06-15T12:00:00Z"}"#).unwrap();
         assert_eq!(m.attempt, 0);
         assert_eq!(m.job_input_data.segment_id.as_deref(), Some("s"));
-        assert_eq!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"create-segment","startedAt":"2024-06-15T12:00:00Z"}"#)), "jobInputData.segmentId: is required for create-segment");
-        assert!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"a","action":"nope","startedAt":"2024-06-15T12:00:00Z"}"#)).contains("unknown variant"));
+        assert_eq!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","action":"create-segment","startedAt":"2024-06-15T12:00:00Z"}"#)), "jobInputData.segmentId: is required for create-segment");
+        assert!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","action":"nope","startedAt":"2024-06-15T12:00:00Z"}"#)).starts_with("action: unknown variant `nope`"));
+        assert!(errs(CheckJobMessage::parse(br#"{"jobId":"j1","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","action":"query-report","startedAt":"2024-06-15T12:00:00Z","attempt":-1}"#)).starts_with("attempt: invalid value"));
     }
 
     #[test]
     fn cronjob_messages() {
-        let m = CronjobMessage::parse(br#"{"accountId":"a","timeZone":"Europe/Berlin"}"#).unwrap();
+        let m = CronjobMessage::parse(
+            br#"{"accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","timeZone":"Europe/Berlin"}"#,
+        )
+        .unwrap();
         assert_eq!(m.time_zone, chrono_tz::Europe::Berlin);
         assert_eq!(
             errs(CronjobMessage::parse(
-                br#"{"accountId":"a","timeZone":"Mars/Base"}"#
+                br#"{"accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11","timeZone":"Mars/Base"}"#
             )),
             r#"timeZone: unknown time zone "Mars/Base""#
         );
+    }
+
+    const UPPER: &str = "0D6F4B52-6A2C-4C1E-9A8E-3B1F2F0C9D11";
+    const LOWER: &str = "0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11";
+    const SEG_UPPER: &str = "7B0C1F0E-3F1A-4A59-9A53-2F1C7D7F3B11";
+    const SEG_LOWER: &str = "7b0c1f0e-3f1a-4a59-9a53-2f1c7d7f3b11";
+
+    #[test]
+    fn given_upper_case_uuids_when_parsed_then_every_id_is_canonical_lower_case() {
+        let c = SegmentCommand::parse(
+            format!(r#"{{"action":"delete","accountId":"{UPPER}","segmentId":"{SEG_UPPER}"}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            SegmentCommand::Delete {
+                account_id: LOWER.into(),
+                segment_id: SEG_LOWER.into()
+            }
+        );
+        let c = SegmentCommand::parse(
+            format!(r#"{{"action":"create","accountId":"{UPPER}","segment":{{"id":"{SEG_UPPER}","accountId":"{UPPER}"}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!((c.account_id(), c.segment_id()), (LOWER, Some(SEG_LOWER)));
+        let SegmentCommand::Create { segment, .. } = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(segment["accountId"], LOWER);
+        let m = CheckJobMessage::parse(format!(r#"{{"jobId":"j1","accountId":"{UPPER}","action":"create-segment","jobInputData":{{"segmentId":"{SEG_UPPER}"}},"startedAt":"2024-06-15T12:00:00Z"}}"#).as_bytes()).unwrap();
+        assert_eq!(
+            (
+                m.account_id.as_str(),
+                m.job_input_data.segment_id.as_deref()
+            ),
+            (LOWER, Some(SEG_LOWER))
+        );
+        let m = CronjobMessage::parse(
+            format!(r#"{{"accountId":"{UPPER}","timeZone":"UTC"}}"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(m.account_id, LOWER);
+    }
+
+    #[test]
+    fn given_an_account_id_that_is_not_a_uuid_when_parsed_then_refused() {
+        // `_` for `-` names the same dataset as the real account.
+        let underscored = LOWER.replace('-', "_");
+        for body in [
+            format!(r#"{{"action":"expire-all","accountId":"{underscored}"}}"#),
+            r#"{"action":"expire-all","accountId":"acme"}"#.to_string(),
+        ] {
+            let e = errs(SegmentCommand::parse(body.as_bytes()));
+            assert!(
+                e.starts_with("accountId: ") && e.ends_with("is not a UUID"),
+                "{e}"
+            );
+        }
+        let e = errs(CheckJobMessage::parse(format!(r#"{{"jobId":"j1","accountId":"{underscored}","action":"query-report","startedAt":"2024-06-15T12:00:00Z"}}"#).as_bytes()));
+        assert!(e.starts_with("accountId: "), "{e}");
+        let e = errs(CronjobMessage::parse(
+            br#"{"accountId":"a","timeZone":"UTC"}"#,
+        ));
+        assert!(e.starts_with("accountId: "), "{e}");
+    }
+
+    #[test]
+    fn given_a_200_kb_id_when_refused_then_the_error_quotes_at_most_64_characters() {
+        let long = "x*".repeat(100_000);
+        for body in [
+            format!(r#"{{"action":"expire-all","accountId":"{long}"}}"#),
+            format!(r#"{{"action":"delete","accountId":"{LOWER}","segmentId":"{long}"}}"#),
+        ] {
+            let e = errs(SegmentCommand::parse(body.as_bytes()));
+            assert!(
+                e.len() < 200 && e.contains("(200000 bytes)"),
+                "{}",
+                &e[..e.len().min(300)]
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use segments_core::jobs::{AfterRunning, QueryStatus};
-use segments_core::messages::CheckJobMessage;
+use segments_core::messages::{CheckJobMessage, JobAction};
 use segments_infra::ports::{JobStatus, JobTransition};
 use serde::Serialize;
 use serde_json::json;
@@ -44,14 +44,28 @@ pub async fn handle(
     now: DateTime<Utc>,
 ) -> Result<Checked, Failure> {
     // The job must be the account's: a foreign accountId touches nothing.
-    if let Some(job) = app.ports.store.job(&msg.job_id).await?
-        && job.account_id != msg.account_id
-    {
-        return Err(Failure::Rejected(format!(
-            "job {} does not belong to account {}",
-            msg.job_id, msg.account_id
-        )));
-    }
+    // Every job this service submits and checks (builds, reports with
+    // segments) is recorded with its account when submitted; only the web
+    // app's own `query-report` jobs are not, and those are never cancelled and
+    // their rows read only from a table of the account's dataset (below).
+    let recorded = match app.ports.store.job(&msg.job_id).await? {
+        Some(job) if job.account_id != msg.account_id => {
+            return Err(Failure::Rejected(format!(
+                "job {} does not belong to account {}",
+                msg.job_id, msg.account_id
+            )));
+        }
+        Some(_) => true,
+        None if msg.action != JobAction::QueryReport => {
+            return Err(Failure::Rejected(format!(
+                "job {} is not one of account {}'s {} jobs",
+                msg.job_id,
+                msg.account_id,
+                msg.action.as_str()
+            )));
+        }
+        None => false,
+    };
     if let Some(segment_id) = &msg.job_input_data.segment_id
         && app
             .ports
@@ -78,7 +92,8 @@ pub async fn handle(
         Some(QueryStatus::InProgress) => match app.schedule.after_running(msg.started_at, after) {
             AfterRunning::Requeue { delay } => {
                 let next = CheckJobMessage {
-                    attempt: msg.attempt + 1,
+                    // Counts checks for the logs only; a forged u32::MAX must not wrap.
+                    attempt: msg.attempt.saturating_add(1),
                     ..msg.clone()
                 };
                 app.queue_check(&next, delay).await?;
@@ -87,6 +102,10 @@ pub async fn handle(
                     attempt: next.attempt,
                 })
             }
+            AfterRunning::Cancel if !recorded => Err(Failure::Rejected(format!(
+                "job {} is still running past the deadline, but it is not recorded as account {}'s: not cancelled",
+                msg.job_id, msg.account_id
+            ))),
             AfterRunning::Cancel => {
                 tracing::warn!(
                     deadline = app.schedule.deadline,
@@ -99,7 +118,7 @@ pub async fn handle(
         },
         Some(final_status) => {
             if final_status == QueryStatus::Done && !msg.action.is_segment_build() {
-                cache_report(app, msg).await?;
+                cache_report(app, msg, recorded).await?;
             }
             let (applied, notified) = finish(app, msg, final_status, &status, after).await?;
             Ok(Checked::Finished {
@@ -212,7 +231,10 @@ async fn finish(
     Ok((true, notified))
 }
 
-async fn cache_report(app: &App, msg: &CheckJobMessage) -> Result<(), Failure> {
+/// Caches a finished report's rows under its key. The rows of a job not
+/// recorded as the account's are read only from its result table in the
+/// account's own dataset, never from the job itself.
+async fn cache_report(app: &App, msg: &CheckJobMessage, recorded: bool) -> Result<(), Failure> {
     let Some(key) = &msg.job_input_data.cache_key else {
         return Ok(());
     };
@@ -230,7 +252,13 @@ async fn cache_report(app: &App, msg: &CheckJobMessage) -> Result<(), Failure> {
                 .table_rows(&app.dataset(&msg.account_id), table, REPORT_ROWS)
                 .await?
         }
-        None => app.ports.warehouse.rows(&msg.job_id, REPORT_ROWS).await?,
+        None if recorded => app.ports.warehouse.rows(&msg.job_id, REPORT_ROWS).await?,
+        None => {
+            return Err(Failure::Rejected(format!(
+                "job {} is not recorded as account {}'s and names no resultTable: its rows are not read",
+                msg.job_id, msg.account_id
+            )));
+        }
     };
     if let Err(e) = app
         .ports

@@ -17,6 +17,10 @@ use segments_core::{check_segment, render_segment};
 use segments_infra::ports::{JobRecord, QueryJob, RevisionAction, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
+
+/// The longest segment description stored (the name is cut to 200, its column's size).
+pub const MAX_DESCRIPTION: usize = 2000;
 
 /// What a command did, per segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,6 +73,14 @@ pub async fn handle(
         SegmentCommand::Create { segment, .. } | SegmentCommand::Update { segment, .. } => {
             // Every error, structural and against the catalog, in one answer.
             let seg = check_segment(segment, &app.catalog)?;
+            if let Some(d) = &seg.description {
+                let n = d.chars().count();
+                if n > MAX_DESCRIPTION {
+                    return Err(Failure::Rejected(format!(
+                        "description: at most {MAX_DESCRIPTION} characters, got {n}"
+                    )));
+                }
+            }
             if let Some(owner) = &seg.account_id
                 && owner != account
             {
@@ -131,7 +143,11 @@ pub async fn handle(
                 .segments
                 .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, rev, false).await?);
         }
-        SegmentCommand::Rebuild { segment_id, .. } => {
+        SegmentCommand::Rebuild {
+            segment_id,
+            drop_table,
+            ..
+        } => {
             let row = owned(app, account, segment_id).await?;
             let (seg, rules) = stored_segment(&row)?;
             outcome.segments.push(
@@ -141,7 +157,7 @@ pub async fn handle(
                     &rules,
                     JobAction::RebuildSegment,
                     Rules::Current,
-                    false,
+                    *drop_table,
                 )
                 .await?,
             );
@@ -166,6 +182,38 @@ pub async fn handle(
                 query_status: "deleted".into(),
             });
         }
+        // Fanned out: one rebuild message per segment on the create-segment
+        // queue, so the invocation's time does not grow with the account (a
+        // redelivered expire-all fans out again; each rebuild is idempotent
+        // per message).
+        SegmentCommand::ExpireAll { drop_tables, .. } if app.create_segment_queue_url.is_some() => {
+            let queue = app.create_segment_queue_url.as_deref().unwrap_or_default();
+            let rows = app.ports.store.custom_segments(account).await?;
+            let bodies: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    serde_json::json!({
+                        "action": "rebuild",
+                        "accountId": account,
+                        "segmentId": row.id,
+                        "dropTable": drop_tables,
+                    })
+                    .to_string()
+                })
+                .collect();
+            app.ports.queue.send_batch(queue, &bodies).await?;
+            for row in rows {
+                outcome.segments.push(SegmentOutcome {
+                    table: segments_core::model::segment_table_name(&row.id),
+                    segment_id: row.id,
+                    job_id: None,
+                    query_status: "queued".into(),
+                });
+            }
+            // Each rebuild clears the caches of its segment.
+            return Ok(outcome);
+        }
+        // Without the queue (a local run), one segment after another here.
         SegmentCommand::ExpireAll { drop_tables, .. } => {
             for row in app.ports.store.custom_segments(account).await? {
                 // One bad stored segment must not stop the others.
@@ -316,62 +364,67 @@ async fn build(
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
-    let _guard = span.enter();
-    if drop_first {
-        let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
-        submit(
-            app,
-            &drop_id,
-            drop_table(&target.table(&rendered.table)),
-            false,
-        )
-        .await?;
-    }
-    let run = render_run(
-        seg,
-        &app.catalog,
-        &target,
-        tz,
-        now,
-        Run {
-            run_id: &id,
-            revision,
-        },
-    )?;
-    submit(app, &id, run.sql, false).await?;
-    app.ports
-        .store
-        .start_job(&JobRecord {
+    // Attached to the future, not entered: a guard held across .await would
+    // leak the span into whatever else the thread polls meanwhile.
+    async move {
+        if drop_first {
+            let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
+            submit(
+                app,
+                &drop_id,
+                drop_table(&target.table(&rendered.table)),
+                false,
+            )
+            .await?;
+        }
+        let run = render_run(
+            seg,
+            &app.catalog,
+            &target,
+            tz,
+            now,
+            Run {
+                run_id: &id,
+                revision,
+            },
+        )?;
+        submit(app, &id, run.sql, false).await?;
+        app.ports
+            .store
+            .start_job(&JobRecord {
+                job_id: id.clone(),
+                account_id: account.to_string(),
+                segment_id: Some(seg.id.clone()),
+                action: action.as_str().into(),
+                status: QueryStatus::InProgress,
+                bytes_billed: None,
+                error: None,
+                created_at: now,
+                finished_at: None,
+            })
+            .await?;
+        history.set_job_revision(&id, revision).await?;
+        let check = CheckJobMessage {
             job_id: id.clone(),
             account_id: account.to_string(),
-            segment_id: Some(seg.id.clone()),
-            action: action.as_str().into(),
-            status: QueryStatus::InProgress,
-            bytes_billed: None,
-            error: None,
-            created_at: now,
-            finished_at: None,
+            action,
+            job_input_data: JobInput {
+                segment_id: Some(seg.id.clone()),
+                revision: Some(revision),
+                ..Default::default()
+            },
+            started_at: now,
+            attempt: 0,
+        };
+        app.queue_check(&check, app.schedule.first_delay).await?;
+        tracing::info!(revision, "build submitted");
+        Ok(SegmentOutcome {
+            segment_id: seg.id.clone(),
+            table: rendered.table,
+            job_id: Some(id),
+            query_status: QueryStatus::InProgress.as_str().into(),
         })
-        .await?;
-    history.set_job_revision(&id, revision).await?;
-    let check = CheckJobMessage {
-        job_id: id.clone(),
-        account_id: account.to_string(),
-        action,
-        job_input_data: JobInput {
-            segment_id: Some(seg.id.clone()),
-            revision: Some(revision),
-            ..Default::default()
-        },
-        started_at: now,
-        attempt: 0,
-    };
-    app.queue_check(&check, app.schedule.first_delay).await?;
-    tracing::info!(revision, "build submitted");
-    Ok(SegmentOutcome {
-        segment_id: seg.id.clone(),
-        table: rendered.table,
-        job_id: Some(id),
-        query_status: QueryStatus::InProgress.as_str().into(),
-    })
+    }
+    .instrument(span)
+    .await
 }

@@ -9,11 +9,12 @@ use crate::create_segment::stored_rules;
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use segments_core::cronjob::{parse_trigger_file, skip_reason, wants_schedule_report};
+use segments_core::cronjob::{parse_trigger_file, skip_reason, trigger_ids, wants_schedule_report};
 use segments_core::history::{Run, render_run};
 use segments_core::jobs::{QueryStatus, job_id};
 use segments_core::messages::{CheckJobMessage, CronjobMessage, JobAction, JobInput};
 use segments_core::{COMPILER_VERSION, stored_query_version, stored_segment};
+use segments_infra::error::ErrorClass;
 use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
 use serde_json::json;
@@ -81,10 +82,18 @@ pub async fn refresh_account(
             .get(bucket, &format!("server-side-trigger/{account}.json"))
             .await?
         {
-            Some(bytes) => parse_trigger_file(&bytes).map_err(Failure::Rejected)?,
-            None => vec![],
+            Some(bytes) => parse_trigger_file(&bytes),
+            None => Ok(vec![]),
         },
-        None => vec![],
+        None => Ok(vec![]),
+    };
+    // A malformed file skips only the segments that use triggers.
+    let (triggers, trigger_file_error) = match triggers {
+        Ok(t) => (t, None),
+        Err(e) => {
+            tracing::error!(error = %crate::sqs::truncate(&e, 300), "the account's trigger file is malformed: segments using triggers are skipped");
+            (vec![], Some(e))
+        }
     };
     let mut out = Refreshed {
         submitted: vec![],
@@ -108,7 +117,14 @@ pub async fn refresh_account(
             }
         };
         objects.push(seg.object);
-        if let Some(reason) = skip_reason(&seg, &triggers) {
+        let reason = match &trigger_file_error {
+            Some(e) if !trigger_ids(&seg).is_empty() => Some(format!(
+                "uses triggers, and the account's {}",
+                crate::sqs::truncate(e, 300)
+            )),
+            _ => skip_reason(&seg, &triggers),
+        };
+        if let Some(reason) = reason {
             tracing::info!(segmentId = %row.id, reason = %reason, "segment skipped");
             out.skipped.push((row.id.clone(), reason));
             continue;
@@ -151,12 +167,14 @@ pub async fn refresh_account(
         .buffer_unordered(SUBMIT_CONCURRENCY)
         .collect()
         .await;
+    let mut any_transient = false;
     for (id, r) in results {
         match r {
             Ok(()) => out.submitted.push(id),
             Err(e) => {
-                tracing::error!(jobId = %id, error = %e, "refresh not submitted");
-                out.failed.push((id, e.to_string()));
+                tracing::error!(jobId = %id, failureClass = %e.class(), error = %e.reason(), "refresh not submitted");
+                any_transient |= e.class() == ErrorClass::Transient;
+                out.failed.push((id, e.reason().to_string()));
             }
         }
     }
@@ -168,12 +186,18 @@ pub async fn refresh_account(
         app.ports.queue.send(url, &body, 0).await?;
         out.schedule_report = true;
     }
-    if !out.failed.is_empty() {
-        // Retry the whole message: submitted ids are fixed, so nothing runs twice.
-        return Err(Failure::Retry(format!(
-            "{} refresh jobs not submitted",
+    if let Some((id, first)) = out.failed.first() {
+        let reason = format!(
+            "{} refresh jobs not submitted; first {id}: {first}",
             out.failed.len()
-        )));
+        );
+        // An outage: retry the whole message (submitted ids are fixed, so
+        // nothing runs twice). Only refusals: a retry would be refused again.
+        return Err(if any_transient {
+            Failure::Retry(reason)
+        } else {
+            Failure::Rejected(reason)
+        });
     }
     Ok(out)
 }

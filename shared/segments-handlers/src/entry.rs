@@ -1,13 +1,16 @@
-//! Lambda entry points: an event is either an SQS batch (each message handled
-//! on its own, failures reported per message) or a direct invoke / schedule.
+//! Lambda entry points: an event is either an SQS batch (each body decoded
+//! into the function's message and handled on its own; a permanent failure goes
+//! to the dead-letter queue at once, a transient one is redelivered: see
+//! [`crate::sqs`]) or a direct invoke / schedule.
 
+use crate::sqs::{self, Delivery, Message, ReportMessage};
 use crate::{App, Failure, check_job, create_segment, cronjob, report};
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::{DateTime, TimeZone, Utc};
+use aws_lambda_events::sqs::SqsEvent;
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
 use segments_core::messages::{CheckJobMessage, CronjobMessage, SegmentCommand};
-use segments_infra::lambda::{body, for_each_message};
 use serde_json::Value;
+use std::future::Future;
 use tracing::Instrument;
 
 /// Messages of one batch handled at once.
@@ -17,35 +20,34 @@ fn is_sqs(payload: &Value) -> bool {
     payload.get("Records").is_some_and(Value::is_array)
 }
 
-async fn sqs_batch<F, Fut>(payload: Value, handle: F) -> Result<Value, Error>
+async fn sqs_batch<T, F, Fut>(app: &App, payload: Value, handle: F) -> Result<Value, Error>
 where
-    F: Fn(SqsMessage) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    T: Message,
+    F: Fn(Delivery<T>) -> Fut,
+    Fut: Future<Output = Result<(), Failure>>,
 {
     let event: SqsEvent = serde_json::from_value(payload)?;
-    let response = for_each_message(event, BATCH_CONCURRENCY, handle).await;
+    let response = sqs::for_each(app, event, BATCH_CONCURRENCY, handle).await;
     Ok(serde_json::to_value(response)?)
 }
 
-fn fail(e: Failure) -> String {
-    e.to_string()
+/// A direct invoke's failure, as the Lambda error it answers with.
+fn fail(e: Failure) -> Error {
+    tracing::error!(failureClass = %e.class(), reason = %sqs::truncate(e.reason(), sqs::MAX_REASON), "request failed");
+    e.to_string().into()
 }
 
-fn account_of(bytes: &[u8]) -> String {
-    serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .and_then(|v| v.get("accountId").and_then(Value::as_str).map(String::from))
-        .unwrap_or_default()
+/// A direct invoke's payload decoded as `T`.
+fn decode<T: Message>(payload: &Value) -> Result<T, Error> {
+    T::decode(payload.to_string().as_bytes())
+        .map_err(|e| fail(Failure::Rejected(format!("invalid request: {e}"))))
 }
 
 pub async fn create_segment(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, ctx) = event.into_parts();
     if is_sqs(&payload) {
-        return sqs_batch(payload, |m| async move {
-            let id = m.message_id.clone().unwrap_or_default();
-            let cmd = SegmentCommand::parse(body(&m)).map_err(|e| format!("invalid create-segment message: {e}"))?;
-            let span = tracing::info_span!("create-segment", accountId = %cmd.account_id(), segmentId = cmd.segment_id().unwrap_or(""), action = cmd.action());
-            let out = create_segment::handle(app, &cmd, &id, Utc::now()).instrument(span).await.map_err(fail)?;
+        return sqs_batch(app, payload, |d: Delivery<SegmentCommand>| async move {
+            let out = create_segment::handle(app, &d.body, &d.message_id, Utc::now()).await?;
             tracing::info!(outcome = %serde_json::to_string(&out).unwrap_or_default(), "done");
             Ok(())
         })
@@ -62,11 +64,9 @@ pub async fn create_segment(app: &App, event: LambdaEvent<Value>) -> Result<Valu
             .map_err(fail)?;
         return Ok(serde_json::to_value(out)?);
     }
-    let cmd = SegmentCommand::parse(payload.to_string().as_bytes())
-        .map_err(|e| format!("invalid request: {e}"))?;
-    let span = tracing::info_span!("create-segment", accountId = %cmd.account_id(), segmentId = cmd.segment_id().unwrap_or(""), action = cmd.action());
+    let cmd: SegmentCommand = decode(&payload)?;
     let out = create_segment::handle(app, &cmd, &ctx.request_id, Utc::now())
-        .instrument(span)
+        .instrument(cmd.span())
         .await
         .map_err(fail)?;
     Ok(serde_json::to_value(out)?)
@@ -77,45 +77,25 @@ pub async fn check_job(app: &App, event: LambdaEvent<Value>) -> Result<Value, Er
     if !is_sqs(&payload) {
         return Err("check-bigquery-job takes SQS events".into());
     }
-    sqs_batch(payload, |m| async move {
-        let bytes = body(&m);
-        let msg = CheckJobMessage::parse(bytes).map_err(|e| format!("invalid check message (account {:?}): {e}", account_of(bytes)))?;
-        let span = tracing::info_span!("check-bigquery-job", accountId = %msg.account_id, segmentId = msg.job_input_data.segment_id.as_deref().unwrap_or(""), jobId = %msg.job_id, attempt = msg.attempt);
-        let out = check_job::handle(app, &msg, Utc::now()).instrument(span.clone()).await.map_err(fail)?;
-        span.in_scope(|| tracing::info!(outcome = %serde_json::to_string(&out).unwrap_or_default(), "checked"));
+    sqs_batch(app, payload, |d: Delivery<CheckJobMessage>| async move {
+        let out = check_job::handle(app, &d.body, Utc::now()).await?;
+        tracing::info!(outcome = %serde_json::to_string(&out).unwrap_or_default(), "checked");
         Ok(())
     })
     .await
 }
 
-/// The SQS `SentTimestamp` attribute (ms since the epoch).
-fn sent_at(m: &SqsMessage) -> DateTime<Utc> {
-    m.attributes
-        .get("SentTimestamp")
-        .and_then(|t| t.parse::<i64>().ok())
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-        .unwrap_or_else(Utc::now)
-}
-
 pub async fn cronjob(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, _) = event.into_parts();
     if is_sqs(&payload) {
-        return sqs_batch(payload, |m| async move {
-            let msg = CronjobMessage::parse(body(&m))
-                .map_err(|e| format!("invalid cronjob message: {e}"))?;
-            let span = tracing::info_span!("segment-cronjob", accountId = %msg.account_id);
-            let out = cronjob::refresh_account(app, &msg, sent_at(&m), Utc::now())
-                .instrument(span.clone())
-                .await
-                .map_err(fail)?;
-            span.in_scope(|| {
-                tracing::info!(
-                    submitted = out.submitted.len(),
-                    skipped = out.skipped.len(),
-                    scheduleReport = out.schedule_report,
-                    "refreshed"
-                )
-            });
+        return sqs_batch(app, payload, |d: Delivery<CronjobMessage>| async move {
+            let out = cronjob::refresh_account(app, &d.body, d.sent_at, Utc::now()).await?;
+            tracing::info!(
+                submitted = out.submitted.len(),
+                skipped = out.skipped.len(),
+                scheduleReport = out.schedule_report,
+                "refreshed"
+            );
             Ok(())
         })
         .await;
@@ -135,23 +115,18 @@ pub async fn cronjob(app: &App, event: LambdaEvent<Value>) -> Result<Value, Erro
 pub async fn report(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, ctx) = event.into_parts();
     if is_sqs(&payload) {
-        return sqs_batch(payload, |m| async move {
-            let id = m.message_id.clone().unwrap_or_default();
-            let request: Value = serde_json::from_slice(body(&m))
-                .map_err(|e| format!("invalid report request: not JSON: {e}"))?;
-            let span =
-                tracing::info_span!("report-with-segment", accountId = %account_of(body(&m)));
-            let out = report::handle(app, &request, &id, Utc::now())
-                .instrument(span)
-                .await
-                .map_err(fail)?;
+        return sqs_batch(app, payload, |d: Delivery<ReportMessage>| async move {
+            let ReportMessage { json, request } = d.body;
+            let out =
+                report::handle_request(app, request, &json, &d.message_id, Utc::now()).await?;
             tracing::info!(outcome = %serde_json::to_string(&out).unwrap_or_default(), "submitted");
             Ok(())
         })
         .await;
     }
-    let span = tracing::info_span!("report-with-segment", accountId = %account_of(payload.to_string().as_bytes()));
-    let out = report::handle(app, &payload, &ctx.request_id, Utc::now())
+    let msg: ReportMessage = decode(&payload)?;
+    let span = msg.span();
+    let out = report::handle_request(app, msg.request, &msg.json, &ctx.request_id, Utc::now())
         .instrument(span)
         .await
         .map_err(fail)?;

@@ -6,8 +6,13 @@ pub mod check_job;
 pub mod create_segment;
 pub mod cronjob;
 pub mod entry;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod history;
 pub mod report;
+pub mod sqs;
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, Utc};
 use segments_core::jobs::CheckSchedule;
@@ -15,6 +20,7 @@ use segments_core::messages::CheckJobMessage;
 use segments_core::{Catalog, Target};
 use segments_infra::cache::keys;
 use segments_infra::config::Config;
+use segments_infra::error::ErrorClass;
 use segments_infra::wiring::Ports;
 use std::sync::Arc;
 
@@ -26,7 +32,11 @@ pub struct App {
     pub project: String,
     pub dataset_prefix: String,
     pub check_queue_url: String,
+    /// Where a message that can never succeed goes at once (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letter_queue_url: Option<String>,
     pub cronjob_queue_url: Option<String>,
+    /// create-segment's own queue: expire-all fans out one rebuild per segment on it.
+    pub create_segment_queue_url: Option<String>,
     pub schedule_report_queue_url: Option<String>,
     pub static_bucket: Option<String>,
     pub maximum_bytes_billed: i64,
@@ -38,12 +48,29 @@ pub struct App {
     pub membership_queue_url: Option<String>,
 }
 
-/// A handler's failure: the message is reported as a batch-item failure and
-/// the reason logged. `Rejected` messages are bad input; `Retry` ones met an outage.
+/// A handler's failure. `Rejected` can never succeed (bad message, invalid
+/// rules, a foreign account, a refused query): it goes to the queue's
+/// dead-letter queue at once. `Retry` met an outage: SQS redelivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     Rejected(String),
     Retry(String),
+}
+
+impl Failure {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Failure::Rejected(_) => ErrorClass::Permanent,
+            Failure::Retry(_) => ErrorClass::Transient,
+        }
+    }
+
+    /// Why, without the class.
+    pub fn reason(&self) -> &str {
+        match self {
+            Failure::Rejected(m) | Failure::Retry(m) => m,
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -78,17 +105,22 @@ impl From<segments_core::CoreError> for Failure {
 }
 
 impl App {
-    /// Reads the configuration and connects every adapter.
+    /// Reads the configuration and connects every adapter: a function's cold start.
     pub async fn from_env() -> Result<App, String> {
-        let config = Config::load().await.map_err(|e| e.to_string())?;
-        let catalog = match std::env::var("SEGMENTS_CATALOG") {
-            Ok(path) if !path.is_empty() => {
-                let text = std::fs::read_to_string(&path)
+        App::from_vars(std::env::vars().collect()).await
+    }
+
+    /// [`App::from_env`] over the given variables instead of the process's.
+    pub async fn from_vars(vars: std::collections::HashMap<String, String>) -> Result<App, String> {
+        let catalog = match vars.get("SEGMENTS_CATALOG") {
+            Some(path) if !path.is_empty() => {
+                let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?;
                 Catalog::from_json(&text).map_err(|e| format!("SEGMENTS_CATALOG {path}: {e}"))?
             }
             _ => Catalog::default_catalog(),
         };
+        let config = Config::load_from(vars).await.map_err(|e| e.to_string())?;
         let ports = Ports::connect(&config).await.map_err(|e| e.to_string())?;
         Ok(App::new(&config, ports, catalog))
     }
@@ -100,7 +132,9 @@ impl App {
             project: config.bigquery.project.clone(),
             dataset_prefix: config.bigquery.dataset_prefix.clone(),
             check_queue_url: config.check_job_queue_url.clone(),
+            dead_letter_queue_url: config.dead_letter_queue_url.clone(),
             cronjob_queue_url: config.cronjob_queue_url.clone(),
+            create_segment_queue_url: config.create_segment_queue_url.clone(),
             schedule_report_queue_url: config.schedule_report_queue_url.clone(),
             static_bucket: config.static_bucket.clone(),
             maximum_bytes_billed: config.bigquery.maximum_bytes_billed,

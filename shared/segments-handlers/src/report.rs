@@ -4,15 +4,18 @@
 
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
-use segments_core::jobs::job_id;
-use segments_core::messages::{CheckJobMessage, JobAction, JobInput};
-use segments_core::report::{ReportSegment, parse_report_value, render_report};
+use segments_core::jobs::{QueryStatus, job_id};
+use segments_core::messages::{CheckJobMessage, JobAction, JobInput, canonical_uuid, shown};
+use segments_core::report::{ReportRequest, ReportSegment, parse_report_value, render_report};
 use segments_core::time::parse_time_zone;
 use segments_infra::cache::keys;
-use segments_infra::ports::QueryJob;
+use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// The longest `reportName`, like a segment's name.
+pub const MAX_REPORT_NAME: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,12 +39,43 @@ pub async fn handle(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReportResponse, Failure> {
-    let mut req = parse_report_value(request)?;
-    let account = req
-        .account_id
-        .clone()
-        .filter(|a| segments_core::messages::is_safe_id(a))
-        .ok_or_else(|| Failure::Rejected("accountId: is required".into()))?;
+    let req = parse_report_value(request)?;
+    handle_request(app, req, request, message_id, now).await
+}
+
+/// [`handle`] for a request already parsed from `request`.
+pub async fn handle_request(
+    app: &App,
+    mut req: ReportRequest,
+    request: &Value,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ReportResponse, Failure> {
+    // Ids canonical at the edge: a UUID, lower-cased (datasets, tables and
+    // cache keys are named after them).
+    let account = match req.account_id.as_deref() {
+        None => return Err(Failure::Rejected("accountId: is required".into())),
+        Some(a) => canonical_uuid(a)
+            .ok_or_else(|| Failure::Rejected(format!("accountId: {} is not a UUID", shown(a))))?,
+    };
+    // It travels in every check message (SQS takes 256 KB) and every notification.
+    if let Some(name) = &req.report_name {
+        let n = name.chars().count();
+        if n > MAX_REPORT_NAME {
+            return Err(Failure::Rejected(format!(
+                "reportName: at most {MAX_REPORT_NAME} characters, got {n}"
+            )));
+        }
+    }
+    for s in req
+        .segments
+        .iter_mut()
+        .chain(req.comparison_segments.iter_mut())
+    {
+        if let Some(id) = canonical_uuid(&s.id) {
+            s.id = id;
+        }
+    }
     let tz_name = match &req.account_time_zone {
         Some(tz) => tz.clone(),
         None => app
@@ -94,6 +128,21 @@ pub async fn handle(
                 started_at: now,
                 attempt: 0,
             };
+            // Recorded with its account, so its check can prove whose job it is.
+            app.ports
+                .store
+                .start_job(&JobRecord {
+                    job_id: id.clone(),
+                    account_id: account.clone(),
+                    segment_id: Some(q.segment_id.clone()),
+                    action: JobAction::QueryReportWithSegment.as_str().into(),
+                    status: QueryStatus::InProgress,
+                    bytes_billed: None,
+                    error: None,
+                    created_at: now,
+                    finished_at: None,
+                })
+                .await?;
             app.queue_check(&check, app.schedule.first_delay).await?;
             out.push(SegmentTable {
                 segment_id: q.segment_id.clone(),
@@ -124,8 +173,10 @@ async fn resolve(app: &App, account: &str, s: &mut ReportSegment) -> Result<(), 
                 s.id
             ))
         })?;
-    if !row.is_custom {
-        s.all_data = true;
+    // Whether a segment filters nothing is the store's to say, not the
+    // request's: `allData: true` on a custom segment must not drop its filter.
+    s.all_data = !row.is_custom;
+    if s.all_data {
         return Ok(());
     }
     if row.query_status != "done" {

@@ -661,3 +661,81 @@ async fn one_bad_message_in_a_batch_fails_alone() {
         "the good message was handled"
     );
 }
+
+/// expire-all does not rebuild an account's segments in one invocation (past
+/// ~60 segments that outlived the 120 s timeout and went to the DLQ): it
+/// queues one rebuild per segment on create-segment's own queue, each a short
+/// invocation of its own that drops and rebuilds one table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expire_all_fans_out_one_rebuild_message_per_segment() {
+    let mut e = env().await;
+    let queue = e
+        .sqs
+        .client()
+        .create_queue()
+        .queue_name(format!("flow-create-{}", &uuid()[..8]))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    e.app.create_segment_queue_url = Some(queue.clone());
+    let mut segs: Vec<String> = (0..3).map(|_| uuid()).collect();
+    segs.sort();
+    for s in &segs {
+        create_segment::handle(
+            &e.app,
+            &create(&e.account, us_sessions(s)),
+            &format!("m-{s}"),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(receive_n(&e, &e.check_queue, 3).await.len(), 3);
+
+    let cmd = SegmentCommand::parse(
+        json!({"action": "expire-all", "accountId": e.account, "dropTables": true})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = create_segment::handle(&e.app, &cmd, "expire-1", Utc::now())
+        .await
+        .unwrap();
+    let mut queued: Vec<String> = out.segments.iter().map(|s| s.segment_id.clone()).collect();
+    queued.sort();
+    assert_eq!(queued, segs);
+    assert!(
+        out.segments
+            .iter()
+            .all(|s| s.query_status == "queued" && s.job_id.is_none())
+    );
+    // Nothing was built in the fan-out invocation itself.
+    assert!(receive(&e, &e.check_queue).await.is_empty());
+
+    let bodies = receive_n(&e, &queue, 3).await;
+    let mut rebuilt = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let cmd = SegmentCommand::parse(body.as_bytes()).unwrap();
+        let SegmentCommand::Rebuild {
+            segment_id,
+            drop_table,
+            ..
+        } = &cmd
+        else {
+            panic!("not a rebuild: {body}");
+        };
+        assert!(*drop_table, "{body}");
+        let out = create_segment::handle(&e.app, &cmd, &format!("rebuild-{i}"), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(out.segments.len(), 1);
+        assert_eq!(out.segments[0].query_status, "in-progress");
+        rebuilt.push(segment_id.clone());
+    }
+    rebuilt.sort();
+    assert_eq!(rebuilt, segs);
+    assert_eq!(receive_n(&e, &e.check_queue, 3).await.len(), 3);
+}

@@ -1,11 +1,13 @@
 //! SQS (queue) and S3 (object store) on the AWS SDK, with rustls (ring) as the
 //! only TLS stack, timeouts on every call, and an endpoint override for moto.
 
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::{ObjectStore, Queue};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use std::time::Duration;
@@ -65,8 +67,53 @@ impl SqsQueue {
     }
 }
 
+/// A request we could not even build (a bad attribute, a bad entry): permanent.
 fn sqs(e: impl std::error::Error) -> InfraError {
-    InfraError::Queue(aws_error_chain(&e))
+    InfraError::refused(Service::Sqs, "invalid request", aws_error_chain(&e))
+}
+
+/// A failed SQS or S3 call, classified by [`sdk_class`].
+fn sdk_error<E>(service: Service, e: SdkError<E, HttpResponse>) -> InfraError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let class = sdk_class(&e);
+    let reason = e
+        .code()
+        .map(String::from)
+        .or_else(|| e.raw_response().map(|r| r.status().as_u16().to_string()))
+        .unwrap_or_else(|| "error".into());
+    InfraError::of_class(class, service, reason, aws_error_chain(&e))
+}
+
+/// Whether an AWS call is worth retrying: a timeout, a connection failure or
+/// an unreadable answer is; a service error is when it is throttling or a 5xx
+/// ([`aws_response_class`]); a request the SDK could not build is not.
+pub fn sdk_class<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> ErrorClass {
+    match e {
+        SdkError::ConstructionFailure(_) => ErrorClass::Permanent,
+        SdkError::ServiceError(ctx) => aws_response_class(
+            ctx.raw().status().as_u16(),
+            ctx.err().code().unwrap_or_default(),
+        ),
+        _ => ErrorClass::Transient,
+    }
+}
+
+/// 429, 5xx and the throttling codes are transient; any other 4xx
+/// (`AWS.SimpleQueueService.NonExistentQueue`, `AccessDenied`, `NoSuchBucket`,
+/// `InvalidParameterValue`, ...) is permanent.
+pub fn aws_response_class(status: u16, code: &str) -> ErrorClass {
+    let throttled = code.contains("Throttl")
+        || matches!(
+            code,
+            "SlowDown" | "RequestTimeout" | "ServiceUnavailable" | "InternalError" | "KmsThrottled"
+        );
+    if status == 429 || status >= 500 || throttled {
+        ErrorClass::Transient
+    } else {
+        ErrorClass::Permanent
+    }
 }
 
 /// The SDK's Display is terse ("service error"); the source chain says why.
@@ -104,7 +151,7 @@ impl Queue for SqsQueue {
                 .map_err(sqs)?;
             req = req.message_attributes(*name, attr);
         }
-        req.send().await.map_err(sqs)?;
+        req.send().await.map_err(|e| sdk_error(Service::Sqs, e))?;
         Ok(())
     }
 
@@ -147,15 +194,26 @@ impl Queue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(sqs)?;
+                .map_err(|e| sdk_error(Service::Sqs, e))?;
             if let Some(f) = out.failed().first() {
-                return Err(InfraError::Queue(format!(
-                    "{} of {} messages not sent; first: {} {}",
-                    out.failed().len(),
-                    chunk.len(),
+                // SQS says whose fault each entry is: ours is permanent.
+                let class = if out.failed().iter().any(|f| !f.sender_fault()) {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Permanent
+                };
+                return Err(InfraError::of_class(
+                    class,
+                    Service::Sqs,
                     f.code(),
-                    f.message().unwrap_or_default()
-                )));
+                    format!(
+                        "{} of {} messages not sent; first: {} {}",
+                        out.failed().len(),
+                        chunk.len(),
+                        f.code(),
+                        f.message().unwrap_or_default()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -203,12 +261,56 @@ impl ObjectStore for S3Store {
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
             Err(e) => {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                let status = e.raw_response().map(|r| r.status().as_u16());
                 if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
                     Ok(None)
+                } else if status == Some(403) || e.code() == Some("AccessDenied") {
+                    // Our permissions, not an outage: retrying cannot help. With
+                    // s3:ListBucket on the bucket a missing key is a 404 (None);
+                    // without it S3 answers 403 for a missing key too.
+                    Err(InfraError::Config(format!(
+                        "s3: access denied to s3://{bucket}/{key}: the role needs s3:GetObject on the key and s3:ListBucket on the bucket ({})",
+                        aws_error_chain(&e)
+                    )))
                 } else {
-                    Err(InfraError::ObjectStore(aws_error_chain(&e)))
+                    Err(sdk_error(Service::S3, e))
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_an_aws_answer_when_classified_then_throttling_and_5xx_retry() {
+        for (status, code) in [
+            (500, "InternalError"),
+            (503, "SlowDown"),
+            (400, "ThrottlingException"),
+            (400, "AWS.SimpleQueueService.RequestThrottled"),
+            (429, ""),
+        ] {
+            assert_eq!(
+                aws_response_class(status, code),
+                ErrorClass::Transient,
+                "{status} {code}"
+            );
+        }
+        for (status, code) in [
+            (400, "AWS.SimpleQueueService.NonExistentQueue"),
+            (400, "InvalidParameterValue"),
+            (403, "AccessDenied"),
+            (404, "NoSuchBucket"),
+        ] {
+            assert_eq!(
+                aws_response_class(status, code),
+                ErrorClass::Permanent,
+                "{status} {code}"
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 //! status, waiting, cancelling, results; a duplicate id yields the existing job.
 
 use crate::config::BigQueryConfig;
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::{JobStatus, QueryJob, Warehouse};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,6 +32,72 @@ impl Authenticator for NoToken {
     }
 }
 
+/// The OAuth scope of every BigQuery call.
+const BIGQUERY_SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
+/// The longest token exchange (connect and request): a cold start waits on it.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+type TokenFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<String, BQError>> + Send>,
+>;
+
+/// The service-account sign-in: a JWT signed with the key, exchanged at the
+/// key's `token_uri` for an access token (yup-oauth2, which caches it until
+/// it expires), with a timeout on every exchange. The client library's own
+/// authenticator has none.
+#[derive(Clone)]
+struct GoogleAuth {
+    token: Arc<dyn Fn() -> TokenFuture + Send + Sync>,
+}
+
+impl GoogleAuth {
+    async fn new(key: gcp_bigquery_client::yup_oauth2::ServiceAccountKey) -> Result<GoogleAuth> {
+        let auth = gcp_bigquery_client::yup_oauth2::ServiceAccountAuthenticator::builder(key)
+            .with_timeout(TOKEN_TIMEOUT)
+            .build()
+            .await
+            .map_err(|e| InfraError::Config(format!("GOOGLE_SERVICE_ACCOUNT_KEY: {e}")))?;
+        Ok(GoogleAuth {
+            token: Arc::new(move || {
+                let auth = auth.clone();
+                Box::pin(async move {
+                    tracing::debug!(
+                        "BigQuery access token (exchanged when the cached one expires)"
+                    );
+                    let token = tokio::time::timeout(TOKEN_TIMEOUT, auth.token(&[BIGQUERY_SCOPE]))
+                        .await
+                        .map_err(|_| BQError::NoToken)??;
+                    token.token().map(str::to_string).ok_or(BQError::NoToken)
+                })
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl Authenticator for GoogleAuth {
+    async fn access_token(&self) -> std::result::Result<String, BQError> {
+        (self.token)().await
+    }
+}
+
+/// Whether a BigQuery API answer is worth retrying: 429, 5xx and the quota and
+/// rate-limit reasons (BigQuery answers those with 403) are; every other 4xx
+/// (`invalidQuery`, `invalid`, `notFound`, `accessDenied`, ...) is not.
+pub fn response_class(code: i64, reason: &str) -> ErrorClass {
+    match (code, reason) {
+        (429 | 500..=599, _) => ErrorClass::Transient,
+        (
+            _,
+            "quotaExceeded" | "rateLimitExceeded" | "backendError" | "internalError"
+            | "jobBackendError" | "jobInternalError",
+        ) => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// A BigQuery error, classified (see [`response_class`]); a failure to reach
+/// the API at all (connect, timeout, token fetch) is transient.
 fn bq(e: BQError) -> InfraError {
     match e {
         BQError::ResponseError { error } => {
@@ -42,17 +108,33 @@ fn bq(e: BQError) -> InfraError {
                 .and_then(|m| m.get("reason"))
                 .cloned()
                 .unwrap_or_default();
-            InfraError::Warehouse(format!(
-                "{} ({}{})",
+            let code = error.error.code;
+            let message = format!(
+                "{} ({code}{})",
                 error.error.message,
-                error.error.code,
                 if reason.is_empty() {
                     String::new()
                 } else {
                     format!(", {reason}")
                 }
-            ))
+            );
+            let reason = if reason.is_empty() {
+                code.to_string()
+            } else {
+                reason
+            };
+            InfraError::of_class(
+                response_class(code, &reason),
+                Service::BigQuery,
+                reason,
+                message,
+            )
         }
+        e @ (BQError::InvalidServiceAccountKey(_)
+        | BQError::InvalidServiceAccountAuthenticator(_)
+        | BQError::InvalidInstalledFlowAuthenticator(_)
+        | BQError::InvalidApplicationDefaultCredentialsAuthenticator(_)
+        | BQError::InvalidAuthorizedUserAuthenticator(_)) => InfraError::Config(e.to_string()),
         other => InfraError::Warehouse(other.to_string()),
     }
 }
@@ -107,23 +189,30 @@ impl BigQuery {
             .map_err(|e| InfraError::Config(format!("BigQuery HTTP client: {e}")))?;
         let mut builder = ClientBuilder::new();
         builder.with_client(http);
+        // A key is always used when given (the token exchange is then exercised
+        // even against an emulator, which ignores the token); no key: an
+        // emulator without credentials.
         let client = match (&cfg.base_url, &cfg.service_account_key) {
-            (Some(url), _) => {
-                builder.with_v2_base_url(format!("{url}/bigquery/v2"));
-                builder
-                    .build_from_authenticator(Arc::new(NoToken))
-                    .await
-                    .map_err(bq)?
-            }
-            (None, Some(key)) => {
+            (base_url, Some(key)) => {
+                if let Some(url) = base_url {
+                    builder.with_v2_base_url(format!("{url}/bigquery/v2"));
+                }
                 let key = gcp_bigquery_client::yup_oauth2::parse_service_account_key(&key.0)
                     .map_err(|e| {
                         InfraError::Config(format!(
                             "GOOGLE_SERVICE_ACCOUNT_KEY is not a service-account key: {e}"
                         ))
                     })?;
+                let auth = GoogleAuth::new(key).await?;
                 builder
-                    .build_from_service_account_key(key, false)
+                    .build_from_authenticator(Arc::new(auth))
+                    .await
+                    .map_err(bq)?
+            }
+            (Some(url), None) => {
+                builder.with_v2_base_url(format!("{url}/bigquery/v2"));
+                builder
+                    .build_from_authenticator(Arc::new(NoToken))
                     .await
                     .map_err(bq)?
             }
@@ -305,7 +394,15 @@ impl Warehouse for BigQuery {
         Ok(cells(res.rows.unwrap_or_default(), max_rows))
     }
 
+    /// Get first, insert only when missing: `datasets.insert` needs the
+    /// project-level `bigquery.datasets.create` even for a dataset that exists,
+    /// which a service account with Data Editor on each dataset does not have.
     async fn ensure_dataset(&self, dataset: &str) -> Result<()> {
+        match self.client.dataset().get(&self.project, dataset).await {
+            Ok(_) => return Ok(()),
+            Err(e) if http_code(&e) == Some(404) => {}
+            Err(e) => return Err(bq(e)),
+        }
         let mut ds = Dataset::new(&self.project, dataset);
         if let Some(loc) = &self.location {
             ds = ds.location(loc);
@@ -349,5 +446,62 @@ impl Warehouse for BigQuery {
                     "this BigQuery endpoint does not report dry-run bytes".into(),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gcp_bigquery_client::error::{NestedResponseError, ResponseError};
+
+    fn api_error(code: i64, reason: &str) -> InfraError {
+        let mut detail = std::collections::HashMap::new();
+        detail.insert("reason".to_string(), reason.to_string());
+        bq(BQError::ResponseError {
+            error: ResponseError {
+                error: NestedResponseError {
+                    code,
+                    errors: vec![detail],
+                    message: format!("answer {code}"),
+                    status: String::new(),
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn given_a_refused_query_when_mapped_then_permanent_with_its_reason() {
+        for (code, reason) in [
+            (400, "invalidQuery"),
+            (400, "invalid"),
+            (404, "notFound"),
+            (403, "accessDenied"),
+        ] {
+            let e = api_error(code, reason);
+            assert_eq!(e.class(), ErrorClass::Permanent, "{code} {reason}");
+            assert_eq!(e.reason(), Some(reason));
+            assert!(
+                e.to_string().contains(&format!("({code}, {reason})")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_an_outage_or_a_limit_when_mapped_then_transient() {
+        for (code, reason) in [
+            (403, "quotaExceeded"),
+            (403, "rateLimitExceeded"),
+            (429, "rateLimitExceeded"),
+            (429, ""),
+            (500, "backendError"),
+            (503, ""),
+        ] {
+            assert_eq!(
+                api_error(code, reason).class(),
+                ErrorClass::Transient,
+                "{code} {reason}"
+            );
+        }
     }
 }

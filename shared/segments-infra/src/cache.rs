@@ -1,15 +1,40 @@
 //! The cache on Redis: plain keys with TTLs, and prefix invalidation with
 //! SCAN + UNLINK (never KEYS, which blocks the server).
 
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::Cache;
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
-fn re(e: impl std::fmt::Display) -> InfraError {
-    InfraError::Redis(e.to_string())
+/// A Redis error, classified: what the client itself calls final (a wrong
+/// type, a refused command, a bad configuration) and refused credentials are
+/// permanent; connection loss, timeouts and busy or failing-over servers are
+/// transient, as is anything that is not a `RedisError` (our own timeouts).
+fn re(e: impl std::fmt::Display + 'static) -> InfraError {
+    let any: &dyn std::any::Any = &e;
+    match any.downcast_ref::<redis::RedisError>() {
+        Some(err) => InfraError::of_class(
+            redis_class(err),
+            Service::Redis,
+            err.code()
+                .map(String::from)
+                .unwrap_or_else(|| format!("{:?}", err.kind())),
+            e.to_string(),
+        ),
+        None => InfraError::Redis(e.to_string()),
+    }
+}
+
+pub fn redis_class(e: &redis::RedisError) -> ErrorClass {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return ErrorClass::Permanent;
+    }
+    match e.retry_method() {
+        redis::RetryMethod::NoRetry => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
 }
 
 /// Escapes glob metacharacters so a prefix matches only itself.
@@ -51,10 +76,43 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
-    /// Checks the URL; connects lazily.
+    /// Checks the URL; connects lazily. `rediss://` is TLS verified against the
+    /// Mozilla roots (ElastiCache's Amazon roots are among them); use
+    /// [`RedisCache::with_ca_file`] for a private CA.
     pub fn new(url: &str) -> Result<RedisCache> {
-        let client =
-            redis::Client::open(url).map_err(|e| InfraError::Config(format!("REDIS_URL: {e}")))?;
+        RedisCache::with_ca_file(url, None)
+    }
+
+    /// As [`RedisCache::new`], verifying a `rediss://` server against the CA
+    /// certificates of a PEM file instead of the Mozilla roots (`REDIS_CA_FILE`).
+    pub fn with_ca_file(url: &str, ca_file: Option<&str>) -> Result<RedisCache> {
+        let config = |e: String| InfraError::Config(format!("REDIS_URL: {e}"));
+        let tls = url.starts_with("rediss://");
+        let client = match ca_file {
+            None => redis::Client::open(url).map_err(|e| config(e.to_string()))?,
+            Some(_) if !tls => {
+                return Err(InfraError::Config(
+                    "REDIS_CA_FILE is set but REDIS_URL is not rediss:// (TLS)".into(),
+                ));
+            }
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| InfraError::Config(format!("REDIS_CA_FILE {path}: {e}")))?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(InfraError::Config(format!(
+                        "REDIS_CA_FILE {path}: no PEM certificate in it"
+                    )));
+                }
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+                .map_err(|e| config(e.to_string()))?
+            }
+        };
         Ok(RedisCache {
             client,
             conn: Default::default(),

@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub const DEFAULT_BYTES_THRESHOLD: i64 = 10 * 1024 * 1024 * 1024;
+/// Postgres connections per execution environment: one per message of a batch
+/// (BATCH_CONCURRENCY in segments-handlers). docs/deploy.md has the arithmetic.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+const MAX_POOL_SIZE: usize = 32;
 
 #[derive(Clone)]
 pub struct Secret(pub String);
@@ -51,8 +55,17 @@ const DEFAULT_AWS_REGION: &str = "us-east-1";
 pub struct Config {
     pub database_url: Secret,
     pub redis_url: Secret,
+    /// PEM file of the CA that signs a `rediss://` server's certificate
+    /// (default: the Mozilla roots).
+    pub redis_ca_file: Option<String>,
     pub check_job_queue_url: String,
+    /// The dead-letter queue of the queue this function reads: a message that
+    /// can never succeed goes there at once, with its reason. Unset: it is
+    /// reported as a batch-item failure and reaches the DLQ after maxReceiveCount.
+    pub dead_letter_queue_url: Option<String>,
     pub cronjob_queue_url: Option<String>,
+    /// create-segment's own queue (expire-all fans out on it).
+    pub create_segment_queue_url: Option<String>,
     pub schedule_report_queue_url: Option<String>,
     pub static_bucket: Option<String>,
     pub aws_endpoint_url: Option<String>,
@@ -68,6 +81,8 @@ pub struct Config {
     pub membership_queue_url: Option<String>,
     /// The Secrets Manager secret the secret variables came from, if any.
     pub secrets_arn: Option<String>,
+    /// Postgres connections per execution environment and their timeouts.
+    pub database_pool: crate::postgres::PoolSettings,
 }
 
 /// Reads variables from a map (the process environment in production).
@@ -213,8 +228,11 @@ impl Config {
         let config = Config {
             database_url,
             redis_url,
+            redis_ca_file: v.opt("REDIS_CA_FILE"),
             check_job_queue_url,
+            dead_letter_queue_url: v.opt("DEAD_LETTER_QUEUE_URL"),
             cronjob_queue_url: v.opt("CRONJOB_QUEUE_URL"),
+            create_segment_queue_url: v.opt("CREATE_SEGMENT_QUEUE_URL"),
             schedule_report_queue_url: v.opt("SCHEDULE_REPORT_QUEUE_URL"),
             static_bucket: v.opt("STATIC_BUCKET"),
             aws_endpoint_url: v.url("AWS_ENDPOINT_URL", aws_endpoint),
@@ -239,7 +257,24 @@ impl Config {
             },
             membership_queue_url: v.opt("MEMBERSHIP_QUEUE_URL"),
             secrets_arn: v.opt("SECRETS_ARN"),
+            database_pool: crate::postgres::PoolSettings {
+                max_size: v.num("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE),
+                statement_timeout_ms: v.num(
+                    "DATABASE_STATEMENT_TIMEOUT_MS",
+                    crate::postgres::DEFAULT_STATEMENT_TIMEOUT_MS,
+                ),
+                idle_in_transaction_timeout_ms: v.num(
+                    "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                    crate::postgres::DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+                ),
+            },
         };
+        if !(1..=MAX_POOL_SIZE).contains(&config.database_pool.max_size) {
+            v.problems.push(format!(
+                "DATABASE_POOL_SIZE must be 1 to {MAX_POOL_SIZE}: {}",
+                config.database_pool.max_size
+            ));
+        }
         if v.problems.is_empty() {
             Ok(config)
         } else {

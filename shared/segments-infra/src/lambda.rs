@@ -1,7 +1,9 @@
-//! SQS batches with partial failures: each message is handled on its own; a
-//! message that fails is reported in `batchItemFailures` (SQS redelivers it and,
-//! after the queue's maxReceiveCount, moves it to the DLQ) with a log line
-//! saying why, and the rest of the batch goes on.
+//! SQS batches with partial failures, untyped: each message is handled on its
+//! own; a message that fails is reported in `batchItemFailures` (SQS redelivers
+//! it and, after the queue's maxReceiveCount, moves it to the DLQ) with a log
+//! line saying why, and the rest of the batch goes on. The functions use the
+//! typed loop of `segments_handlers::sqs`, which also sends a failure that can
+//! never succeed straight to the DLQ.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt;

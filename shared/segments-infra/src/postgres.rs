@@ -1,7 +1,7 @@
 //! The segment store on Postgres (tokio-postgres, pooled by deadpool). Every
 //! query is scoped by account id, and job statuses only move forward.
 
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::pg_tls;
 use crate::ports::{JobRecord, JobTransition, SegmentRow, SegmentStore, SegmentWrite};
 use async_trait::async_trait;
@@ -12,12 +12,41 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-const MIGRATIONS: &[(i32, &str)] = &[
-    (1, include_str!("migrations/001_web_app_tables.sql")),
-    (2, include_str!("migrations/002_segment_jobs.sql")),
-    (3, include_str!("migrations/003_segment_jobs_order.sql")),
-    (4, include_str!("migrations/004_segment_history.sql")),
-    (5, include_str!("migrations/005_segment_delta_outbox.sql")),
+/// Who owns a migration's tables. The functions' cold start applies only
+/// their own: the web app's tables exist in production, and altering them
+/// would need their owner's rights.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Owner {
+    WebApp,
+    Functions,
+}
+
+const MIGRATIONS: &[(i32, Owner, &str)] = &[
+    (
+        1,
+        Owner::WebApp,
+        include_str!("migrations/001_web_app_tables.sql"),
+    ),
+    (
+        2,
+        Owner::Functions,
+        include_str!("migrations/002_segment_jobs.sql"),
+    ),
+    (
+        3,
+        Owner::Functions,
+        include_str!("migrations/003_segment_jobs_order.sql"),
+    ),
+    (
+        4,
+        Owner::Functions,
+        include_str!("migrations/004_segment_history.sql"),
+    ),
+    (
+        5,
+        Owner::Functions,
+        include_str!("migrations/005_segment_delta_outbox.sql"),
+    ),
 ];
 
 // The history port (revisions, runs, the delta outbox) on the same pool.
@@ -28,12 +57,38 @@ mod history;
 const MIGRATION_LOCK: i64 = 0x5e6_3e47;
 
 /// tokio-postgres prints "db error" alone; the server's message says why.
+/// Classified: a server error by its SQLSTATE ([`sqlstate_class`]), anything
+/// without one (connection refused or lost, pool timeout) is transient.
 fn pg(e: impl PgDisplay) -> InfraError {
-    InfraError::Postgres(e.describe())
+    let message = e.describe();
+    match e.class() {
+        (ErrorClass::Permanent, reason) => InfraError::refused(
+            Service::Postgres,
+            reason.unwrap_or_else(|| "error".into()),
+            message,
+        ),
+        (ErrorClass::Transient, _) => InfraError::Postgres(message),
+    }
+}
+
+/// Whether a retry can help, by SQLSTATE class: connection exceptions (08),
+/// transaction rollbacks such as serialization failures and deadlocks (40),
+/// insufficient resources (53), operator intervention such as a cancelled
+/// statement or a shutdown (57), system and internal errors (58, XX) and
+/// `lock_not_available` (55P03) are transient; constraint violations (23),
+/// syntax and access errors (42), bad data (22) and the rest are permanent.
+pub fn sqlstate_class(code: &str) -> ErrorClass {
+    match code.get(..2) {
+        Some("08" | "40" | "53" | "57" | "58" | "XX") => ErrorClass::Transient,
+        _ if code == "55P03" => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
 }
 
 trait PgDisplay {
     fn describe(&self) -> String;
+    /// The class, and the SQLSTATE when the server answered one.
+    fn class(&self) -> (ErrorClass, Option<String>);
 }
 
 impl PgDisplay for tokio_postgres::Error {
@@ -43,6 +98,12 @@ impl PgDisplay for tokio_postgres::Error {
             None => with_causes(self),
         }
     }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        match self.code() {
+            Some(code) => (sqlstate_class(code.code()), Some(code.code().to_string())),
+            None => (ErrorClass::Transient, None),
+        }
+    }
 }
 
 impl PgDisplay for deadpool_postgres::PoolError {
@@ -50,6 +111,12 @@ impl PgDisplay for deadpool_postgres::PoolError {
         match self {
             deadpool_postgres::PoolError::Backend(e) => e.describe(),
             other => with_causes(other),
+        }
+    }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        match self {
+            deadpool_postgres::PoolError::Backend(e) => e.class(),
+            _ => (ErrorClass::Transient, None),
         }
     }
 }
@@ -74,11 +141,19 @@ impl PgDisplay for deadpool_postgres::BuildError {
     fn describe(&self) -> String {
         self.to_string()
     }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        (ErrorClass::Permanent, Some("pool configuration".into()))
+    }
 }
 
+/// Our own finding about what the database holds (e.g. an unknown status):
+/// reading it again gives the same answer.
 impl PgDisplay for String {
     fn describe(&self) -> String {
         self.clone()
+    }
+    fn class(&self) -> (ErrorClass, Option<String>) {
+        (ErrorClass::Permanent, Some("unexpected data".into()))
     }
 }
 
@@ -136,14 +211,74 @@ fn job_row(r: &Row) -> Result<JobRecord> {
 
 const JOB_COLUMNS: &str = "job_id, account_id::text, segment_id::text, action, status, bytes_billed, error, created_at, finished_at";
 
+/// The connection budget of one pool (one per Lambda execution environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections this pool opens at most (`DATABASE_POOL_SIZE`).
+    pub max_size: usize,
+    /// `statement_timeout` of every connection, ms (`DATABASE_STATEMENT_TIMEOUT_MS`);
+    /// 0 leaves the server's.
+    pub statement_timeout_ms: u32,
+    /// `idle_in_transaction_session_timeout`, ms; 0 leaves the server's.
+    pub idle_in_transaction_timeout_ms: u32,
+}
+
+/// The defaults: a statement never outlives the longest function timeout
+/// that waits on it, and a transaction left open by a frozen Lambda does not
+/// keep its locks.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u32 = 20_000;
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 30_000;
+
+impl PoolSettings {
+    pub fn new(max_size: usize) -> PoolSettings {
+        PoolSettings {
+            max_size,
+            statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
+            idle_in_transaction_timeout_ms: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+        }
+    }
+
+    /// Server settings sent at connection start (libpq's `options`), after any
+    /// the URL already has.
+    fn options(&self, existing: Option<&str>) -> String {
+        let mut opts: Vec<String> = existing
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| vec![o.trim().to_string()])
+            .unwrap_or_default();
+        if self.statement_timeout_ms > 0 {
+            opts.push(format!(
+                "-c statement_timeout={}",
+                self.statement_timeout_ms
+            ));
+        }
+        if self.idle_in_transaction_timeout_ms > 0 {
+            opts.push(format!(
+                "-c idle_in_transaction_session_timeout={}",
+                self.idle_in_transaction_timeout_ms
+            ));
+        }
+        opts.join(" ")
+    }
+}
+
 impl PgStore {
-    /// A pool over `database_url` (`postgres://user:pass@host:port/db`).
+    /// A pool over `database_url` (`postgres://user:pass@host:port/db`) with
+    /// the default timeouts ([`PoolSettings::new`]).
     /// TLS follows the URL's `sslmode` and `sslrootcert` (see [`crate::pg_tls`]).
     pub fn connect(database_url: &str, max_size: usize) -> Result<PgStore> {
+        PgStore::connect_with(database_url, PoolSettings::new(max_size))
+    }
+
+    pub fn connect_with(database_url: &str, settings: PoolSettings) -> Result<PgStore> {
+        let max_size = settings.max_size.max(1);
         let (url, tls) = pg_tls::split_url(database_url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| InfraError::Config(format!("DATABASE_URL is not a Postgres URL: {e}")))?;
+        let options = settings.options(config.get_options());
+        if !options.is_empty() {
+            config.options(&options);
+        }
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -197,8 +332,21 @@ impl PgStore {
         self.pool.get().await.map_err(pg)
     }
 
-    /// Creates the tables when missing; safe to run concurrently and repeatedly.
-    pub async fn migrate(&self) -> Result<()> {
+    /// Creates every table when missing, the web app's included (tests, the
+    /// demo, a fresh local database); safe to run concurrently and repeatedly.
+    pub async fn migrate(&self) -> Result<Vec<i32>> {
+        self.apply(&[Owner::WebApp, Owner::Functions]).await
+    }
+
+    /// What every function runs at cold start ([`crate::wiring::Ports::connect`]):
+    /// the functions' own tables (`segment_jobs`), under a transaction-scoped
+    /// advisory lock so concurrent cold starts apply each migration once.
+    /// Returns the versions this call applied (empty once up to date).
+    pub async fn migrate_functions(&self) -> Result<Vec<i32>> {
+        self.apply(&[Owner::Functions]).await
+    }
+
+    async fn apply(&self, owners: &[Owner]) -> Result<Vec<i32>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -209,7 +357,11 @@ impl PgStore {
         )
         .await
         .map_err(pg)?;
-        for (version, sql) in MIGRATIONS {
+        let mut applied = Vec::new();
+        for (version, owner, sql) in MIGRATIONS {
+            if !owners.contains(owner) {
+                continue;
+            }
             let done = tx
                 .query_opt(
                     "SELECT 1 FROM segments_migrations WHERE version = $1",
@@ -218,16 +370,20 @@ impl PgStore {
                 .await
                 .map_err(pg)?;
             if done.is_none() {
-                tx.batch_execute(sql).await.map_err(pg)?;
+                tx.batch_execute(sql).await.map_err(|e| {
+                    InfraError::Postgres(format!("migration {version}: {}", e.describe()))
+                })?;
                 tx.execute(
                     "INSERT INTO segments_migrations (version) VALUES ($1)",
                     &[version],
                 )
                 .await
                 .map_err(pg)?;
+                applied.push(*version);
             }
         }
-        tx.commit().await.map_err(pg)
+        tx.commit().await.map_err(pg)?;
+        Ok(applied)
     }
 
     /// Creates (or renames) an account; the web app does this in production.
@@ -543,6 +699,23 @@ impl SegmentStore for PgStore {
         match c.query_opt(&sql, &[&job_id]).await.map_err(pg)? {
             Some(r) => Ok(Some(job_row(&r)?)),
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_sqlstate_when_classified_then_outages_retry_and_refusals_do_not() {
+        for code in [
+            "08006", "08001", "40001", "40P01", "53300", "57014", "57P01", "55P03", "XX000",
+        ] {
+            assert_eq!(sqlstate_class(code), ErrorClass::Transient, "{code}");
+        }
+        for code in ["23505", "23503", "42601", "42P01", "22P02", "0A000"] {
+            assert_eq!(sqlstate_class(code), ErrorClass::Permanent, "{code}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Why not the `pusher` crate: docs/decisions/pusher.md.
 
 use crate::config::PusherConfig;
-use crate::error::{InfraError, Result};
+use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::Notifier;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -75,10 +75,19 @@ impl Notifier for Pusher {
             Ok(())
         } else {
             let text = resp.text().await.unwrap_or_default();
-            Err(InfraError::Notifier(format!(
-                "{status}: {}",
-                text.chars().take(200).collect::<String>()
-            )))
+            // 429 and 5xx pass; any other 4xx (bad signature, over quota,
+            // payload too large) will answer the same next time.
+            let class = if status.as_u16() == 429 || status.is_server_error() {
+                ErrorClass::Transient
+            } else {
+                ErrorClass::Permanent
+            };
+            Err(InfraError::of_class(
+                class,
+                Service::Pusher,
+                status.as_u16().to_string(),
+                format!("{status}: {}", text.chars().take(200).collect::<String>()),
+            ))
         }
     }
 }

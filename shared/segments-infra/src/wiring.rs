@@ -24,16 +24,29 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Connects every adapter. Redis connects lazily: its outage must not stop a function.
+    /// Connects every adapter and brings the functions' own Postgres tables up
+    /// to date ([`PgStore::migrate_functions`], under an advisory lock: the
+    /// deploy's migration step is the first cold start of each function).
+    /// Redis connects lazily: its outage must not stop a function.
     pub async fn connect(config: &Config) -> Result<Ports> {
-        let store = Arc::new(PgStore::connect(&config.database_url.0, 4)?);
+        let store = Arc::new(PgStore::connect_with(
+            &config.database_url.0,
+            config.database_pool,
+        )?);
+        let applied = store.migrate_functions().await?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "applied Postgres migrations");
+        }
         // Credentials from the environment only (Lambda's role, or moto's dummies
         // locally): config.rs reads every other variable.
         let sdk = sdk_config(&config.aws_region, config.aws_endpoint_url.as_deref(), None).await;
         Ok(Ports {
             store: store.clone(),
             history: store,
-            cache: Arc::new(RedisCache::new(&config.redis_url.0)?),
+            cache: Arc::new(RedisCache::with_ca_file(
+                &config.redis_url.0,
+                config.redis_ca_file.as_deref(),
+            )?),
             queue: Arc::new(SqsQueue::new(&sdk)),
             objects: Arc::new(S3Store::new(&sdk)),
             warehouse: Arc::new(BigQuery::connect(&config.bigquery).await?),

@@ -127,3 +127,52 @@ async fn the_trigger_file_present_and_missing() {
         "a missing bucket is an error"
     );
 }
+
+/// What S3 answers a role without s3:ListBucket when the trigger file is
+/// missing: 403 AccessDenied, not 404. A local endpoint answers exactly that
+/// (moto does not enforce IAM). It is a permanent configuration error naming
+/// the missing permission, never "no trigger file" and never an outage to retry.
+#[tokio::test]
+async fn access_denied_on_the_trigger_file_is_a_permanent_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let _ = s.read(&mut buf).await;
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>R1</RequestId><HostId>H1</HostId></Error>";
+            let head = format!(
+                "HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    let sdk = sdk_config(
+        "us-east-1",
+        Some(&format!("http://{addr}")),
+        Some(("test", "test")),
+    )
+    .await;
+    let s3 = S3Store::new(&sdk);
+    let started = std::time::Instant::now();
+    let e = s3
+        .get("acme-static", "server-side-trigger/missing.json")
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("access denied to s3://acme-static/server-side-trigger/missing.json")
+            && text.contains("s3:ListBucket"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "retried: {:?}",
+        started.elapsed()
+    );
+}

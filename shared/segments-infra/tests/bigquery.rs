@@ -144,3 +144,136 @@ async fn dry_run_is_reported_as_unsupported_by_the_emulator() {
         "{e} (is the emulator up? tests/stack/up.sh starts it)"
     );
 }
+
+/// `datasets.insert` needs the project-level `bigquery.datasets.create`, even
+/// for a dataset that exists. A proxy in front of the emulator refuses every
+/// insert with BigQuery's 403, as for a service account with Data Editor on
+/// each dataset only: a build into an existing dataset must not need it.
+#[tokio::test]
+async fn an_existing_dataset_is_never_inserted_again() {
+    let w = warehouse().await;
+    let ds = format!("t_{}", fresh_uuid().replace('-', "_"));
+    up(w.ensure_dataset(&ds).await, "the BigQuery emulator");
+    let proxy = common::http::InsertRefusingProxy::start(&var("BIGQUERY_BASE_URL")).await;
+    let behind = BigQuery::connect(&BigQueryConfig {
+        project: var("BIGQUERY_PROJECT"),
+        dataset_prefix: "account_".into(),
+        location: None,
+        base_url: Some(proxy.url()),
+        service_account_key: None,
+        maximum_bytes_billed: 1 << 30,
+    })
+    .await
+    .unwrap();
+    behind.ensure_dataset(&ds).await.unwrap();
+    assert_eq!(proxy.calls("GET"), 1);
+    assert_eq!(
+        proxy.calls("POST"),
+        0,
+        "an existing dataset was inserted again"
+    );
+    // A missing one is still created, and the 403 says why when it cannot be.
+    let missing = format!("t_{}", fresh_uuid().replace('-', "_"));
+    let e = behind
+        .ensure_dataset(&missing)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("403") && e.contains("bigquery.datasets.create"),
+        "{e}"
+    );
+    assert_eq!(proxy.calls("POST"), 1);
+    w.ensure_dataset(&missing).await.unwrap();
+}
+
+/// The real Google sign-in path: a service-account key whose JWT is exchanged
+/// for an access token at the key's `token_uri` (tests/stack/google_token.py
+/// checks the JWT's signature with the key), then BigQuery calls with it, all
+/// logged at LogLevel=debug. The captured logs hold neither the private key,
+/// nor the signed JWT, nor the access token.
+#[tokio::test]
+async fn sign_in_at_debug_level_logs_no_key_jwt_or_token() {
+    let logs = common::http::capture_logs(&segments_infra::telemetry::log_filter(Some("debug")));
+    let endpoint = common::http::TokenEndpoint::start();
+    let key = endpoint.service_account_key();
+    let w = BigQuery::connect(&BigQueryConfig {
+        project: var("BIGQUERY_PROJECT"),
+        dataset_prefix: "account_".into(),
+        location: None,
+        base_url: Some(var("BIGQUERY_BASE_URL")),
+        service_account_key: Some(segments_infra::config::Secret(key.clone())),
+        maximum_bytes_billed: 1 << 30,
+    })
+    .await
+    .unwrap();
+    let ds = format!("t_{}", fresh_uuid().replace('-', "_"));
+    up(w.ensure_dataset(&ds).await, "the BigQuery emulator");
+    let id = format!("segments_test_{}", fresh_uuid().replace('-', ""));
+    w.submit(&job(&id, "SELECT 1 AS one")).await.unwrap();
+    w.wait(&id, Duration::from_secs(10)).await.unwrap();
+
+    let exchanges = endpoint.exchanges().await;
+    assert!(!exchanges.is_empty(), "no token exchange");
+    for x in &exchanges {
+        assert_eq!(x["refused"], "", "the endpoint refused the JWT: {x}");
+    }
+    let text = logs.text();
+    assert!(
+        text.contains("BigQuery access token"),
+        "our crates did not log at debug: {text}"
+    );
+    let private_key: serde_json::Value = serde_json::from_str(&key).unwrap();
+    let pem_line = private_key["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(5)
+        .unwrap()
+        .to_string();
+    let mut secrets = vec![("a line of the private key", pem_line)];
+    for x in &exchanges {
+        let jwt = x["assertion"].as_str().unwrap();
+        secrets.push((
+            "the signed JWT's signature",
+            jwt.rsplit('.').next().unwrap().to_string(),
+        ));
+        secrets.push((
+            "the access token",
+            x["access_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    for (what, secret) in secrets {
+        assert!(secret.len() > 20);
+        assert!(!text.contains(&secret), "{what} is in the logs");
+    }
+}
+
+/// A token endpoint that accepts the connection and never answers: the
+/// sign-in gives up (a cold start must not hang until the Lambda timeout).
+#[tokio::test]
+async fn a_silent_token_endpoint_times_out() {
+    let endpoint = common::http::TokenEndpoint::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut key: serde_json::Value = serde_json::from_str(&endpoint.service_account_key()).unwrap();
+    key["token_uri"] = format!("http://{}/token", silent.local_addr().unwrap()).into();
+    let w = BigQuery::connect(&BigQueryConfig {
+        project: var("BIGQUERY_PROJECT"),
+        dataset_prefix: "account_".into(),
+        location: None,
+        base_url: Some(var("BIGQUERY_BASE_URL")),
+        service_account_key: Some(segments_infra::config::Secret(key.to_string())),
+        maximum_bytes_billed: 1 << 30,
+    })
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let r = w.ensure_dataset("never_reached").await;
+    assert!(r.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}

@@ -65,3 +65,55 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
     assert!(r.is_err());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// `rediss://` (ElastiCache with in-transit encryption): the second Redis of
+/// tests/stack/up.sh serves TLS only, with a certificate from a local CA.
+#[tokio::test]
+async fn rediss_verifies_the_server_against_the_given_ca() {
+    segments_infra::telemetry::install_crypto_provider();
+    let url = var("REDIS_TLS_URL");
+    assert!(url.starts_with("rediss://"), "{url}");
+    let ca = var("REDIS_TLS_CA_FILE");
+    let c = up(RedisCache::with_ca_file(&url, Some(&ca)), "Redis with TLS");
+    let key = format!("tls_{}", fresh_uuid());
+    up(
+        c.put(&key, "over tls", Duration::from_secs(30)).await,
+        "Redis with TLS",
+    );
+    assert_eq!(c.get(&key).await.unwrap().as_deref(), Some("over tls"));
+    c.delete(&key).await.unwrap();
+
+    // The Mozilla roots do not know the local CA: refused, not silently accepted.
+    let untrusted = RedisCache::connect(&url).await;
+    let err = untrusted
+        .err()
+        .expect("a certificate from an unknown CA was accepted")
+        .to_string();
+    assert!(err.contains("redis"), "{err}");
+    // Plain redis:// to the TLS port does not get through either.
+    let plain = url.replacen("rediss://", "redis://", 1);
+    let c = RedisCache::new(&plain).unwrap();
+    assert!(c.get(&key).await.is_err());
+}
+
+#[test]
+fn a_ca_file_needs_rediss_and_a_readable_pem() {
+    let e = RedisCache::with_ca_file("redis://127.0.0.1:6379", Some("/etc/hostname"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("REDIS_CA_FILE is set but REDIS_URL is not rediss://"),
+        "{e}"
+    );
+    let e = RedisCache::with_ca_file("rediss://127.0.0.1:6380", Some("/nonexistent.pem"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("REDIS_CA_FILE /nonexistent.pem"), "{e}");
+    let e = RedisCache::with_ca_file("rediss://127.0.0.1:6380", Some("/etc/hostname"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no PEM certificate"), "{e}");
+}

@@ -247,3 +247,67 @@ async fn the_cronjob_sees_only_eligible_segments() {
     // A lower threshold drops it.
     assert!(s.eligible_for_refresh(&acc, 100).await.unwrap().is_empty());
 }
+
+/// Every connection of the pool carries the timeouts (the connection budget of
+/// docs/deploy.md): a runaway statement or a transaction a frozen Lambda left
+/// open cannot hold the web app's database.
+#[tokio::test]
+async fn pool_connections_carry_statement_and_idle_transaction_timeouts() {
+    use segments_infra::config::Config;
+    use segments_infra::postgres::PoolSettings;
+    let defaults = PgStore::connect(&var("DATABASE_URL"), 2).unwrap();
+    assert_eq!(
+        up(defaults.setting("statement_timeout").await, "Postgres"),
+        "20s"
+    );
+    assert_eq!(
+        defaults
+            .setting("idle_in_transaction_session_timeout")
+            .await
+            .unwrap(),
+        "30s"
+    );
+
+    // From the configuration, as a function reads it.
+    let mut vars = common::stack_env();
+    vars.insert(
+        "CHECK_JOB_QUEUE_URL".into(),
+        "http://127.0.0.1:5055/q".into(),
+    );
+    vars.insert("DATABASE_POOL_SIZE".into(), "3".into());
+    vars.insert("DATABASE_STATEMENT_TIMEOUT_MS".into(), "1500".into());
+    vars.insert(
+        "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS".into(),
+        "2500".into(),
+    );
+    let config = Config::from_map(&vars).unwrap();
+    assert_eq!(
+        config.database_pool,
+        PoolSettings {
+            max_size: 3,
+            statement_timeout_ms: 1500,
+            idle_in_transaction_timeout_ms: 2500
+        }
+    );
+    // Options the URL already has are kept.
+    let url = format!(
+        "{}?options=-c%20application_name%3Dsegments_test",
+        var("DATABASE_URL")
+    );
+    let s = PgStore::connect_with(&url, config.database_pool).unwrap();
+    assert_eq!(s.setting("statement_timeout").await.unwrap(), "1500ms");
+    assert_eq!(
+        s.setting("idle_in_transaction_session_timeout")
+            .await
+            .unwrap(),
+        "2500ms"
+    );
+    assert_eq!(
+        s.setting("application_name").await.unwrap(),
+        "segments_test"
+    );
+
+    vars.insert("DATABASE_POOL_SIZE".into(), "0".into());
+    let e = Config::from_map(&vars).unwrap_err().to_string();
+    assert!(e.contains("DATABASE_POOL_SIZE must be 1 to 32"), "{e}");
+}

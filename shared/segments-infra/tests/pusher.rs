@@ -54,6 +54,11 @@ async fn a_wrong_secret_is_refused() {
         err.to_string().contains("401"),
         "{err} (is the capture server up? tests/stack/up.sh starts it)"
     );
+    // A refused signature is refused again: no retry helps.
+    assert_eq!(
+        (err.class(), err.reason()),
+        (segments_infra::error::ErrorClass::Permanent, Some("401"))
+    );
     assert!(captured(&channel).await.is_empty());
 }
 

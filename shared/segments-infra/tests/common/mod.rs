@@ -2,6 +2,8 @@
 //! from `.stack/env` that tests/stack/up.sh writes) and unique ids.
 #![allow(dead_code)]
 
+pub mod http;
+
 use sha2_10::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
