@@ -37,15 +37,16 @@ const MIGRATIONS: &[(i32, Owner, &str)] = &[
         Owner::Functions,
         include_str!("migrations/003_segment_jobs_order.sql"),
     ),
+    // History (SPEC §11) starts at 10, leaving 4-9 to work merged meanwhile.
     (
-        4,
+        10,
         Owner::Functions,
-        include_str!("migrations/004_segment_history.sql"),
+        include_str!("migrations/010_segment_history.sql"),
     ),
     (
-        5,
+        11,
         Owner::Functions,
-        include_str!("migrations/005_segment_delta_outbox.sql"),
+        include_str!("migrations/011_segment_delta_outbox.sql"),
     ),
 ];
 

@@ -1,10 +1,12 @@
 -- SPEC §11: every create, update and revert of a segment's rules adds a
 -- revision. "requestId" (ours) is the delivery that wrote it, so a redelivered
--- message adds no second revision.
+-- message adds no second revision. Ours, applied at cold start: no foreign
+-- keys to the web app's tables (they may not exist yet, and referencing them
+-- needs their owner's rights), like segment_jobs.
 CREATE TABLE IF NOT EXISTS "SegmentRevisions" (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    "segmentId" UUID NOT NULL REFERENCES "Segments" (id) ON DELETE CASCADE,
-    "accountId" UUID NOT NULL REFERENCES "Accounts" (id) ON DELETE CASCADE,
+    "segmentId" UUID NOT NULL,
+    "accountId" UUID NOT NULL,
     revision INT NOT NULL CHECK (revision >= 1),
     name VARCHAR(200) NOT NULL,
     description TEXT,
