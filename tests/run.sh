@@ -23,7 +23,11 @@ cargo build --workspace --bins --locked
 step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+# At debug level, so the log scan below sees everything the functions can print.
+RUST_LOG=debug cargo test --workspace --locked 2>&1 | tee "$log"
+
+step "log scan: no secret in any function log or test output"
+bash tests/scan_logs.sh "$log"
 
 if [ -x tests/deploy/check.sh ]; then
   step "template checks (cfn-lint, sam validate)"

@@ -35,6 +35,37 @@ impl Case {
         })
     }
 
+    /// [`Case::segment_json`] under a short segment id derived from the
+    /// case's name, for warehouses whose table names are short (Postgres: 63 bytes).
+    pub fn segment_json_short(&self) -> Value {
+        use sha2::{Digest, Sha256};
+        let hash: String = Sha256::digest(self.name.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut seg = self.segment_json();
+        seg["id"] = json!(format!("case-{hash}"));
+        seg
+    }
+
+    /// [`Case::render`] and [`Case::cronjob_at`] for the short id.
+    pub fn render_short(
+        &self,
+        target: &Target,
+        now: &str,
+    ) -> Result<(RenderedSegment, String), String> {
+        let seg = parse_segment(&self.segment_json_short()).map_err(|e| e.to_string())?;
+        let tz =
+            segments_core::time::parse_time_zone(&self.time_zone).map_err(|e| e.to_string())?;
+        let now = segments_core::time::parse_now(now).map_err(|e| e.to_string())?;
+        let catalog = Catalog::default_catalog();
+        let create = render_segment(&seg, &catalog, target, &tz, now).map_err(|e| e.to_string())?;
+        let refresh = segments_core::render_refresh(&seg, &catalog, target, &tz, now)
+            .map_err(|e| e.to_string())?;
+        Ok((create, refresh))
+    }
+
     pub fn render(&self, target: &Target, now: &str) -> Result<RenderedSegment, String> {
         let seg = parse_segment(&self.segment_json()).map_err(|e| e.to_string())?;
         let tz =

@@ -2,6 +2,8 @@
 //! on the local BigQuery emulator loaded with the fixture data.
 
 pub mod bq_check;
+pub mod fixture;
+pub mod pg_warehouse;
 pub mod warehouse;
 
 use std::path::PathBuf;
@@ -17,3 +19,5 @@ pub fn repo_root() -> PathBuf {
 pub mod cases;
 pub mod demo_data;
 pub mod lambda;
+pub mod segment_demo;
+pub mod segment_raw;

@@ -159,9 +159,10 @@ start() {
 
 start moto "http://127.0.0.1:$MOTO_PORT/moto-api/" \
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
-start bigquery "http://127.0.0.1:$BQ_PORT/bigquery/v2/projects/segments-local/datasets" \
+# Health: an empty project, so the answer stays instant however many datasets tests made.
+start bigquery "http://127.0.0.1:$BQ_PORT/bigquery/v2/projects/stack-health/datasets" \
   "$VENV/bin/crucible" serve --dialect bigquery --host 127.0.0.1 --port "$BQ_PORT"
-start bigquery-async "http://127.0.0.1:$BQ_ASYNC_PORT/bigquery/v2/projects/segments-local/datasets" \
+start bigquery-async "http://127.0.0.1:$BQ_ASYNC_PORT/bigquery/v2/projects/stack-health/datasets" \
   "$VENV/bin/python" "$ROOT/tests/stack/crucible_async.py" --host 127.0.0.1 --port "$BQ_ASYNC_PORT"
 start pusher "http://127.0.0.1:$PUSHER_PORT/health" \
   "$VENV/bin/python" "$ROOT/tests/stack/pusher_capture.py" --host 127.0.0.1 --port "$PUSHER_PORT" \

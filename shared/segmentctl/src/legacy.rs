@@ -38,6 +38,7 @@ pub fn substitute(
     tz: &Tz,
     now: DateTime<Utc>,
 ) -> Result<String, CoreError> {
+    let backslash = dialect.backslash_escapes();
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 64);
     let mut copied = 0; // bytes of `sql` already in `out`
@@ -45,10 +46,11 @@ pub fn substitute(
     while i < bytes.len() {
         match bytes[i] {
             q @ (b'\'' | b'"' | b'`') => {
-                // Skip a quoted run, honouring backslash escapes.
+                // Skip a quoted run, honouring backslash escapes where the
+                // dialect has them (Postgres's standard strings do not).
                 i += 1;
                 while i < bytes.len() && bytes[i] != q {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    i += if backslash && bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 i += 1;
             }

@@ -45,8 +45,8 @@ enum Command {
             required_unless_present = "segment"
         )]
         query_file: Option<PathBuf>,
-        /// A segment file; needs --project and --dataset.
-        #[arg(long, requires_all = ["project", "dataset"])]
+        /// A segment file; needs --dataset (and --project for BigQuery).
+        #[arg(long, requires = "dataset")]
         segment: Option<PathBuf>,
         #[arg(long)]
         project: Option<String>,
@@ -89,6 +89,31 @@ enum Command {
         #[arg(long)]
         catalog: Option<PathBuf>,
     },
+    /// Print {"statements": [...]}: the statements that build the reference
+    /// tables in --dataset from a source's raw tables (SPEC §10).
+    Models {
+        /// The kind of source (`segment`: Segment.com warehouse tables).
+        #[arg(long)]
+        source: ModelSource,
+        #[command(flatten)]
+        dialect: DialectArg,
+        /// The BigQuery project (ignored by warehouses without projects).
+        #[arg(long, default_value = "")]
+        project: String,
+        /// The dataset (or schema) holding the raw tables.
+        #[arg(long = "source-dataset")]
+        source_dataset: String,
+        /// The account's dataset (or schema) the tables are built in.
+        #[arg(long)]
+        dataset: String,
+        /// A new session starts after this many minutes without events.
+        #[arg(long = "session-timeout-minutes", default_value_t = segments_core::models::DEFAULT_SESSION_TIMEOUT_MINUTES)]
+        session_timeout_minutes: u32,
+        /// Print the statements of a refresh after an earlier build instead
+        /// of a full build (docs/segment-source.md).
+        #[arg(long)]
+        refresh: bool,
+    },
     /// Exit 0 for a valid segment, or 2 listing every error with its path.
     Validate {
         #[arg(long)]
@@ -96,6 +121,13 @@ enum Command {
         #[arg(long)]
         catalog: Option<PathBuf>,
     },
+}
+
+/// Sources `segmentctl models` knows.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelSource {
+    /// Segment.com warehouse destinations (identifies, pages, tracks).
+    Segment,
 }
 
 /// Which SQL dialect to write.
@@ -111,8 +143,10 @@ struct DialectArg {
 struct RenderArgs {
     #[command(flatten)]
     dialect: DialectArg,
+    /// The BigQuery project; ignored by warehouses without projects (postgres).
     #[arg(long)]
-    project: String,
+    project: Option<String>,
+    /// The BigQuery dataset, or the Postgres schema.
     #[arg(long)]
     dataset: String,
     #[arg(long = "time-zone")]
@@ -138,11 +172,24 @@ impl RenderArgs {
         Ok((
             parse_time_zone(&self.time_zone)?,
             parse_now(&self.now)?,
-            Target::for_dialect(self.dialect.dialect, &self.project, &self.dataset)
-                .map_err(Failure::Invalid)?,
+            target(self.dialect.dialect, self.project.as_deref(), &self.dataset)?,
             catalog(self.catalog.as_deref())?,
         ))
     }
+}
+
+/// The target of `dialect`; BigQuery needs its project, Postgres has none.
+fn target(dialect: DialectKind, project: Option<&str>, dataset: &str) -> Result<Target, Failure> {
+    let project = match (dialect, project) {
+        (_, Some(p)) => p,
+        (DialectKind::BigQuery, None) => {
+            return Err(Failure::Invalid(
+                "--project is required for --dialect bigquery".into(),
+            ));
+        }
+        (_, None) => "",
+    };
+    Target::for_dialect(dialect, project, dataset).map_err(Failure::Invalid)
 }
 
 enum Failure {
@@ -197,12 +244,11 @@ fn run(cli: Cli) -> Result<String, Failure> {
             let now = parse_now(&now)?;
             let dialect = dialect.dialect;
             if let Some(segment) = segment {
-                let target = Target::for_dialect(
+                let target = target(
                     dialect,
-                    project.as_deref().unwrap_or_default(),
+                    project.as_deref(),
                     dataset.as_deref().unwrap_or_default(),
-                )
-                .map_err(Failure::Invalid)?;
+                )?;
                 let catalog = catalog(cat.as_deref())?;
                 let seg =
                     check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
@@ -251,6 +297,30 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 },
             )?;
             json(&serde_json::json!({ "sql": run.sql }))
+        }
+        Command::Models {
+            source: ModelSource::Segment,
+            dialect,
+            project,
+            source_dataset,
+            dataset,
+            session_timeout_minutes,
+            refresh,
+        } => {
+            let target = |d: &str| {
+                Target::for_dialect(dialect.dialect, &project, d).map_err(Failure::Invalid)
+            };
+            let models = segments_core::models::SegmentSource::new(
+                target(&source_dataset)?,
+                target(&dataset)?,
+                session_timeout_minutes,
+            )?;
+            let statements = if refresh {
+                models.refresh()?
+            } else {
+                models.full_build()?
+            };
+            json(&serde_json::json!({ "statements": statements }))
         }
         Command::Validate {
             segment,

@@ -415,6 +415,116 @@ fn render_accepts_a_dataset_starting_with_a_digit_and_refuses_year_zero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("outside BigQuery's range"));
 }
 
+/// `--dialect postgres`: `--dataset` is the schema, `--project` may be left
+/// out; the cronjob query's placeholders become Postgres literals; a pattern
+/// Postgres would read differently exits 2 naming the construct.
+#[test]
+fn postgres_dialect_renders_schema_tables_and_its_own_literals() {
+    let seg = file(SEGMENT);
+    let out = segmentctl(&[
+        "render",
+        "--dialect",
+        "postgres",
+        "--segment",
+        seg.path(),
+        "--dataset",
+        "acct_1",
+        "--time-zone",
+        "America/New_York",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let create = v["createTableQuery"].as_str().unwrap();
+    assert!(
+        create.contains(
+            r#"CREATE TABLE "acct_1"."segment_7b0c1f0e_3f1a_4a59_9a53_2f1c7d7f3b11__next""#
+        ),
+        "{create}"
+    );
+    assert!(
+        create.contains(r#"FROM "acct_1"."sessions" AS o"#),
+        "{create}"
+    );
+    // 30 whole days before today in New York, as an instant with its offset.
+    assert!(
+        create.contains("TIMESTAMP WITH TIME ZONE '2024-05-16 04:00:00+00:00'"),
+        "{create}"
+    );
+    assert!(!create.contains('`'), "{create}");
+    let cron = v["cronjobQuery"].as_str().unwrap();
+    assert!(
+        cron.starts_with(r#"LOCK TABLE "acct_1"."segment_7b0c1f0e_3f1a_4a59_9a53_2f1c7d7f3b11""#),
+        "{cron}"
+    );
+    assert!(cron.contains("{{ts:today-30d}}"), "{cron}");
+
+    let q = file(cron);
+    let out = segmentctl(&[
+        "cronjob-sql",
+        "--dialect",
+        "postgres",
+        "--query-file",
+        q.path(),
+        "--time-zone",
+        "America/New_York",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        sql.contains("TIMESTAMP WITH TIME ZONE '2024-05-16 04:00:00+00:00'"),
+        "{sql}"
+    );
+    assert!(!sql.contains("{{"), "{sql}");
+
+    // BigQuery still needs its project.
+    let out = segmentctl(&[
+        "render",
+        "--segment",
+        seg.path(),
+        "--dataset",
+        "acct_1",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--project"));
+
+    let rx = file(&SEGMENT.replace(
+        r#""key": "country", "condition": "equals", "value": "US""#,
+        r#""key": "country", "condition": "matches-regex", "value": "(?i)^us$""#,
+    ));
+    let out = segmentctl(&[
+        "render",
+        "--dialect",
+        "postgres",
+        "--segment",
+        rx.path(),
+        "--dataset",
+        "acct_1",
+        "--time-zone",
+        "UTC",
+        "--now",
+        "2024-06-15T12:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(?i)") && err.contains("Postgres"), "{err}");
+}
+
 #[test]
 fn cronjob_sql_renders_from_the_rules_and_reads_stored_queries_of_any_version() {
     let seg = file(SEGMENT);
@@ -543,4 +653,86 @@ fn run_sql_prints_the_statements_of_one_run() {
         "postgres",
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `models --source segment` prints the statements of SPEC §10 for each
+/// dialect (a full build, or a refresh with `--refresh`); bad options exit 2.
+#[test]
+fn models_prints_the_statements_and_refuses_bad_options() {
+    let out = segmentctl(&[
+        "models",
+        "--source",
+        "segment",
+        "--dialect",
+        "postgres",
+        "--source-dataset",
+        "segment_raw",
+        "--dataset",
+        "acct_1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statements = v["statements"].as_array().unwrap();
+    assert!(
+        statements[0]
+            .as_str()
+            .unwrap()
+            .contains("\"segment_raw\".\"identifies\"")
+    );
+    let sessions = statements
+        .iter()
+        .filter_map(|s| s.as_str())
+        .find(|s| s.contains("\"acct_1\".\"segment_src_sessionised__next\""))
+        .unwrap();
+    assert!(sessions.contains("1800 seconds"), "{sessions}");
+    let out = segmentctl(&[
+        "models",
+        "--source",
+        "segment",
+        "--project",
+        "p",
+        "--source-dataset",
+        "raw",
+        "--dataset",
+        "acct",
+        "--session-timeout-minutes",
+        "45",
+        "--refresh",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("segment_src_new_hits") && text.contains("INTERVAL 2700 SECOND"));
+    for bad in [
+        vec!["--session-timeout-minutes", "0"],
+        vec!["--dataset", "acct;drop"],
+        vec!["--source-dataset", "raw`x"],
+    ] {
+        let mut args = vec![
+            "models",
+            "--source",
+            "segment",
+            "--project",
+            "p",
+            "--source-dataset",
+            "raw",
+            "--dataset",
+            "acct",
+        ];
+        args.extend(bad.iter().copied());
+        let out = segmentctl(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 }

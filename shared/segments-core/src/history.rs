@@ -77,30 +77,30 @@ pub fn run_table_name(segment_id: &str, run_id: &str) -> String {
     )
 }
 
-fn changes_columns() -> Vec<ColumnDef> {
+fn changes_columns() -> Vec<(Ident, ValueType)> {
     vec![
-        ColumnDef::fixed(SEGMENT_ID, ColumnKind::Text),
-        ColumnDef::fixed(RUN_ID, ColumnKind::Text),
-        ColumnDef::fixed(OBJECT_ID, ColumnKind::Text),
-        ColumnDef::fixed(CHANGE, ColumnKind::Text),
-        ColumnDef::fixed(CHANGED_AT, ColumnKind::Timestamp),
+        (Ident::fixed(SEGMENT_ID), ValueType::Text),
+        (Ident::fixed(RUN_ID), ValueType::Text),
+        (Ident::fixed(OBJECT_ID), ValueType::Text),
+        (Ident::fixed(CHANGE), ValueType::Text),
+        (Ident::fixed(CHANGED_AT), ValueType::Timestamp),
     ]
 }
 
-fn population_columns() -> Vec<ColumnDef> {
+fn population_columns() -> Vec<(Ident, ValueType)> {
     vec![
-        ColumnDef::fixed(SEGMENT_ID, ColumnKind::Text),
-        ColumnDef::fixed(RUN_ID, ColumnKind::Text),
-        ColumnDef::fixed(RAN_AT, ColumnKind::Timestamp),
-        ColumnDef::fixed(REVISION, ColumnKind::Int64),
-        ColumnDef::fixed(POPULATION, ColumnKind::Int64),
-        ColumnDef::fixed(ENTERED, ColumnKind::Int64),
-        ColumnDef::fixed(EXITED, ColumnKind::Int64),
+        (Ident::fixed(SEGMENT_ID), ValueType::Text),
+        (Ident::fixed(RUN_ID), ValueType::Text),
+        (Ident::fixed(RAN_AT), ValueType::Timestamp),
+        (Ident::fixed(REVISION), ValueType::Int),
+        (Ident::fixed(POPULATION), ValueType::Int),
+        (Ident::fixed(ENTERED), ValueType::Int),
+        (Ident::fixed(EXITED), ValueType::Int),
     ]
 }
 
-fn names(cols: &[ColumnDef]) -> Vec<Ident> {
-    cols.iter().map(|c| c.name.clone()).collect()
+fn names(cols: &[(Ident, ValueType)]) -> Vec<Ident> {
+    cols.iter().map(|(name, _)| name.clone()).collect()
 }
 
 /// The `CREATE TABLE IF NOT EXISTS` of both history tables.
@@ -288,7 +288,7 @@ pub fn render_run_for(
     statements.extend([
         Statement::CreateTableIfNotExists {
             table: segment.clone(),
-            columns: vec![ColumnDef::fixed(OBJECT_ID, ColumnKind::Text)],
+            columns: vec![(Ident::fixed(OBJECT_ID), ValueType::Text)],
             partition_by_day: None,
             cluster_by: vec![],
         },

@@ -62,8 +62,13 @@ pub fn render_refresh(
     now: DateTime<Utc>,
 ) -> Result<String, CoreError> {
     let members = members_query(seg, catalog, target)?;
+    let table_name = seg.table_name();
+    target
+        .dialect()
+        .check_identifier(&table_name)
+        .map_err(CoreError::Argument)?;
     let sync = Statement::Sync {
-        table: target.table(&seg.table_name()),
+        table: target.table(&table_name),
         source: &members,
         key: Ident::trusted(OBJECT_ID),
     };
@@ -151,6 +156,10 @@ pub fn render_segment(
 ) -> Result<RenderedSegment, CoreError> {
     let members = members_query(seg, catalog, target)?;
     let table_name = seg.table_name();
+    target
+        .dialect()
+        .check_identifier(&table_name)
+        .map_err(CoreError::Argument)?;
     let table = target.table(&table_name);
     // Both statements come from the same member query: after a refresh at T
     // the table holds exactly what a rebuild at T would.

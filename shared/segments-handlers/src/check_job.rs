@@ -215,7 +215,7 @@ async fn finish(
             }),
         )
     };
-    if msg.action.is_segment_build() && status == QueryStatus::Done {
+    if msg.action.is_segment_build() && status == QueryStatus::Done && app.runs_with_history() {
         // The run's history is written; what follows it never fails the check.
         crate::history::after_run(app, msg).await;
     }

@@ -173,7 +173,7 @@ pub async fn handle(
             let table = segments_core::model::segment_table_name(segment_id);
             let sql = drop_table(&target.table(&table));
             let id = job_id("delete-segment", &[segment_id, message_id]);
-            submit(app, &id, sql, false).await?;
+            submit(app, account, &id, sql, false).await?;
             app.ports.store.delete_segment(account, segment_id).await?;
             outcome.segments.push(SegmentOutcome {
                 segment_id: segment_id.clone(),
@@ -272,10 +272,17 @@ pub(crate) fn stored_rules(row: &SegmentRow) -> segments_core::StoredRules<'_> {
     }
 }
 
-async fn submit(app: &App, id: &str, sql: String, batch: bool) -> Result<(), Failure> {
+async fn submit(
+    app: &App,
+    account: &str,
+    id: &str,
+    sql: String,
+    batch: bool,
+) -> Result<(), Failure> {
     let job = QueryJob {
         job_id: id.to_string(),
         sql,
+        dataset: app.dataset(account),
         labels: vec![("app".into(), "segments".into())],
         batch,
         maximum_bytes_billed: app.maximum_bytes_billed,
@@ -371,24 +378,32 @@ async fn build(
             let drop_id = job_id("drop-segment", &[&seg.id, message_id]);
             submit(
                 app,
+                account,
                 &drop_id,
                 drop_table(&target.table(&rendered.table)),
                 false,
             )
             .await?;
         }
-        let run = render_run(
-            seg,
-            &app.catalog,
-            &target,
-            tz,
-            now,
-            Run {
-                run_id: &id,
-                revision,
-            },
-        )?;
-        submit(app, &id, run.sql, false).await?;
+        // The run with history (SPEC §11) renders for BigQuery; a Postgres
+        // warehouse gets the plain build (docs/history.md, limits).
+        let sql = if app.runs_with_history() {
+            render_run(
+                seg,
+                &app.catalog,
+                &target,
+                tz,
+                now,
+                Run {
+                    run_id: &id,
+                    revision,
+                },
+            )?
+            .sql
+        } else {
+            rendered.create_table_query
+        };
+        submit(app, account, &id, sql, false).await?;
         app.ports
             .store
             .start_job(&JobRecord {

@@ -13,7 +13,7 @@ use segments_core::cronjob::{parse_trigger_file, skip_reason, trigger_ids, wants
 use segments_core::history::{Run, render_run};
 use segments_core::jobs::{QueryStatus, job_id};
 use segments_core::messages::{CheckJobMessage, CronjobMessage, JobAction, JobInput};
-use segments_core::{COMPILER_VERSION, stored_query_version, stored_segment};
+use segments_core::{COMPILER_VERSION, render_refresh, stored_query_version, stored_segment};
 use segments_infra::error::ErrorClass;
 use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
@@ -75,6 +75,19 @@ pub async fn refresh_account(
         .store
         .eligible_for_refresh(account, app.bytes_threshold)
         .await?;
+    if let Err(reason) = crate::segment_models::prepare(app, account, tick).await {
+        tracing::error!(accountId = %account, error = %reason, "Segment models failed: this account's segments are not refreshed this run (they would read stale tables)");
+        let skipped = segments
+            .iter()
+            .map(|row| (row.id.clone(), format!("Segment models failed: {reason}")))
+            .collect();
+        return Ok(Refreshed {
+            submitted: vec![],
+            skipped,
+            failed: vec![],
+            schedule_report: false,
+        });
+    }
     let triggers = match &app.static_bucket {
         Some(bucket) => match app
             .ports
@@ -137,17 +150,25 @@ pub async fn refresh_account(
         }
         let id = job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]);
         let revision = revisions.get(&row.id).copied().unwrap_or(0);
-        let run = Run {
-            run_id: &id,
-            revision,
+        // The run with history (SPEC §11) renders for BigQuery; a Postgres
+        // warehouse gets the plain refresh (docs/history.md, limits).
+        let sql = if app.runs_with_history() {
+            let run = Run {
+                run_id: &id,
+                revision,
+            };
+            render_run(&seg, &app.catalog, &target, &msg.time_zone, now, run).map(|r| r.sql)
+        } else {
+            render_refresh(&seg, &app.catalog, &target, &msg.time_zone, now)
         };
-        match render_run(&seg, &app.catalog, &target, &msg.time_zone, now, run) {
-            Ok(r) => jobs.push((
+        match sql {
+            Ok(sql) => jobs.push((
                 row.id.clone(),
                 revision,
                 QueryJob {
                     job_id: id,
-                    sql: r.sql,
+                    sql,
+                    dataset: target.dataset().to_string(),
                     labels: vec![
                         ("app".into(), "segments".into()),
                         ("kind".into(), "refresh".into()),

@@ -24,6 +24,10 @@ pub async fn publish_changes(app: &App, msg: &CheckJobMessage) -> Result<usize, 
     let Some(url) = &app.membership_queue_url else {
         return Ok(0);
     };
+    if !app.runs_with_history() {
+        // No history tables on a Postgres warehouse (docs/history.md, limits).
+        return Ok(0);
+    }
     let Some(segment_id) = msg.job_input_data.segment_id.as_deref() else {
         return Ok(0);
     };
@@ -34,6 +38,7 @@ pub async fn publish_changes(app: &App, msg: &CheckJobMessage) -> Result<usize, 
     let job = QueryJob {
         job_id: id.clone(),
         sql: run_changes_sql(&target, segment_id, run_id)?,
+        dataset: target.dataset().to_string(),
         labels: vec![("app".into(), "segments".into())],
         batch: false,
         maximum_bytes_billed: app.maximum_bytes_billed,
@@ -190,12 +195,22 @@ pub async fn read(
     let runs = history
         .runs(account_id, segment_id, HISTORY_LIMIT as i64)
         .await?;
+    if !app.runs_with_history() {
+        // A Postgres warehouse has no history tables (docs/history.md, limits).
+        return Ok(SegmentHistory {
+            segment_id: segment_id.to_string(),
+            revisions,
+            runs,
+            population: vec![],
+        });
+    }
     let target = app.target(account_id)?;
     let sql = segments_core::history::population_series_sql(&target, segment_id, HISTORY_LIMIT)?;
     let id = job_id("read-history", &[segment_id, request_id]);
     let job = QueryJob {
         job_id: id.clone(),
         sql,
+        dataset: target.dataset().to_string(),
         labels: vec![("app".into(), "segments".into())],
         batch: false,
         maximum_bytes_billed: app.maximum_bytes_billed,

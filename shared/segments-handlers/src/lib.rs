@@ -10,6 +10,7 @@ pub mod entry;
 pub mod fakes;
 pub mod history;
 pub mod report;
+pub mod segment_models;
 pub mod sqs;
 #[cfg(test)]
 mod tests;
@@ -17,9 +18,10 @@ mod tests;
 use chrono::{DateTime, Utc};
 use segments_core::jobs::CheckSchedule;
 use segments_core::messages::CheckJobMessage;
+use segments_core::sql::DialectKind;
 use segments_core::{Catalog, Target};
 use segments_infra::cache::keys;
-use segments_infra::config::Config;
+use segments_infra::config::{Config, WarehouseKind};
 use segments_infra::error::ErrorClass;
 use segments_infra::wiring::Ports;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ use std::sync::Arc;
 pub struct App {
     pub ports: Ports,
     pub catalog: Arc<Catalog>,
+    /// The warehouse's SQL dialect (`WAREHOUSE`).
+    pub dialect: DialectKind,
     pub project: String,
     pub dataset_prefix: String,
     pub check_queue_url: String,
@@ -129,6 +133,10 @@ impl App {
         App {
             ports,
             catalog: Arc::new(catalog),
+            dialect: match config.warehouse {
+                WarehouseKind::BigQuery => DialectKind::BigQuery,
+                WarehouseKind::Postgres => DialectKind::Postgres,
+            },
             project: config.bigquery.project.clone(),
             dataset_prefix: config.bigquery.dataset_prefix.clone(),
             check_queue_url: config.check_job_queue_url.clone(),
@@ -152,8 +160,16 @@ impl App {
         segments_core::model::account_dataset(&self.dataset_prefix, account_id)
     }
 
+    /// Whether builds and refreshes submit the run with history (SPEC §11):
+    /// its SQL renders for BigQuery only, so a Postgres warehouse gets the
+    /// plain build and refresh, without history rows (docs/history.md).
+    pub fn runs_with_history(&self) -> bool {
+        self.dialect == DialectKind::BigQuery
+    }
+
     pub fn target(&self, account_id: &str) -> Result<Target, Failure> {
-        Target::new(&self.project, &self.dataset(account_id)).map_err(Failure::Rejected)
+        Target::for_dialect(self.dialect, &self.project, &self.dataset(account_id))
+            .map_err(Failure::Rejected)
     }
 
     /// Clears the caches a segment change makes stale. A cache outage is logged,

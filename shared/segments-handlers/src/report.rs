@@ -108,6 +108,7 @@ pub async fn handle_request(
                 .submit(&QueryJob {
                     job_id: id.clone(),
                     sql: q.create_table(&table_ref)?,
+                    dataset: target.dataset().to_string(),
                     labels: vec![("app".into(), "segments".into()), ("kind".into(), "report".into())],
                     batch: false,
                     maximum_bytes_billed: app.maximum_bytes_billed,

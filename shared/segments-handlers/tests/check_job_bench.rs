@@ -76,6 +76,7 @@ async fn follow(stack: &AsyncStack, seconds: u64, label: &str) -> Measured {
         .submit(&QueryJob {
             job_id: job_id.clone(),
             sql: "SELECT COUNT(*) AS n FROM UNNEST(GENERATE_ARRAY(1, 1000)) AS x".into(),
+            dataset: String::new(),
             labels: vec![],
             batch: false,
             maximum_bytes_billed: i64::MAX,

@@ -438,6 +438,7 @@ async fn a_refresh_running_past_the_deadline_is_cancelled() {
     w.submit(&QueryJob {
         job_id: id.clone(),
         sql,
+        dataset: dataset.clone(),
         labels: vec![],
         batch: false,
         maximum_bytes_billed: e.app.maximum_bytes_billed,

@@ -418,6 +418,7 @@ impl Warehouse for BigQuery {
         let job = QueryJob {
             job_id: String::new(),
             sql: sql.to_string(),
+            dataset: String::new(),
             labels: vec![],
             batch: false,
             maximum_bytes_billed: i64::MAX,

@@ -48,6 +48,23 @@ impl BigQueryConfig {
     }
 }
 
+/// Which warehouse the functions query (`WAREHOUSE`, default `bigquery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WarehouseKind {
+    #[default]
+    BigQuery,
+    Postgres,
+}
+
+/// A Postgres warehouse (`WAREHOUSE=postgres`; docs/postgres-warehouse.md).
+#[derive(Debug, Clone)]
+pub struct PostgresWarehouseConfig {
+    /// The functions' login (`WAREHOUSE_URL`; `sslmode`/`sslrootcert` as for `DATABASE_URL`).
+    pub url: Secret,
+    /// The longest a job may run (`WAREHOUSE_STATEMENT_TIMEOUT_SECONDS`, default 300).
+    pub statement_timeout_seconds: u64,
+}
+
 /// Lambda always sets `AWS_REGION`; this serves runs that do not.
 const DEFAULT_AWS_REGION: &str = "us-east-1";
 
@@ -71,6 +88,9 @@ pub struct Config {
     pub aws_endpoint_url: Option<String>,
     pub aws_region: String,
     pub bigquery: BigQueryConfig,
+    pub warehouse: WarehouseKind,
+    /// Set when `warehouse` is Postgres.
+    pub postgres_warehouse: Option<PostgresWarehouseConfig>,
     pub pusher: PusherConfig,
     pub bytes_billed_threshold: i64,
     pub job_check_deadline_seconds: u32,
@@ -195,15 +215,35 @@ impl Config {
             base_url: pusher_host.unwrap_or_else(|| format!("https://api-{cluster}.pusher.com")),
             cluster,
         };
+        let warehouse = match v.opt("WAREHOUSE").as_deref().map(str::to_ascii_lowercase) {
+            None => WarehouseKind::BigQuery,
+            Some(w) if w == "bigquery" => WarehouseKind::BigQuery,
+            Some(w) if w == "postgres" => WarehouseKind::Postgres,
+            Some(w) => {
+                v.problems
+                    .push(format!("WAREHOUSE is neither bigquery nor postgres: {w:?}"));
+                WarehouseKind::BigQuery
+            }
+        };
+        let on_bigquery = warehouse == WarehouseKind::BigQuery;
+        let postgres_warehouse = (!on_bigquery).then(|| PostgresWarehouseConfig {
+            url: Secret(v.req("WAREHOUSE_URL")),
+            statement_timeout_seconds: v.num("WAREHOUSE_STATEMENT_TIMEOUT_SECONDS", 300),
+        });
         let bq_base = v.opt("BIGQUERY_BASE_URL");
         let base_url = v.url("BIGQUERY_BASE_URL", bq_base);
         let service_account_key = v.opt("GOOGLE_SERVICE_ACCOUNT_KEY").map(Secret);
-        if base_url.is_none() && service_account_key.is_none() {
+        if on_bigquery && base_url.is_none() && service_account_key.is_none() {
             v.problems
                 .push("GOOGLE_SERVICE_ACCOUNT_KEY is not set (needed unless BIGQUERY_BASE_URL points at an emulator)".into());
         }
         let bigquery = BigQueryConfig {
-            project: v.req("BIGQUERY_PROJECT"),
+            // A Postgres warehouse has no project.
+            project: if on_bigquery {
+                v.req("BIGQUERY_PROJECT")
+            } else {
+                v.opt("BIGQUERY_PROJECT").unwrap_or_default()
+            },
             dataset_prefix: v
                 .opt("BIGQUERY_DATASET_PREFIX")
                 .unwrap_or_else(|| "account_".into()),
@@ -240,6 +280,8 @@ impl Config {
                 .opt("AWS_REGION")
                 .unwrap_or_else(|| DEFAULT_AWS_REGION.into()),
             bigquery,
+            warehouse,
+            postgres_warehouse,
             pusher,
             bytes_billed_threshold: v
                 .num("SEGMENT_BYTES_BILLED_THRESHOLD", DEFAULT_BYTES_THRESHOLD),
@@ -318,6 +360,28 @@ mod tests {
             !debug.contains("pw-secret") && !debug.contains("pusher-secret"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn a_postgres_warehouse_needs_its_url_and_no_bigquery_settings() {
+        let mut vars = base();
+        vars.remove("BIGQUERY_PROJECT");
+        vars.remove("BIGQUERY_BASE_URL");
+        vars.insert("WAREHOUSE".into(), "postgres".into());
+        let err = Config::from_map(&vars).unwrap_err().to_string();
+        assert_eq!(err, "configuration: WAREHOUSE_URL is not set");
+        vars.insert(
+            "WAREHOUSE_URL".into(),
+            "postgres://svc:wh-secret@h/warehouse".into(),
+        );
+        let c = Config::from_map(&vars).unwrap();
+        assert_eq!(c.warehouse, WarehouseKind::Postgres);
+        let pg = c.postgres_warehouse.as_ref().unwrap();
+        assert_eq!(pg.statement_timeout_seconds, 300);
+        assert!(!format!("{c:?}").contains("wh-secret"));
+        vars.insert("WAREHOUSE".into(), "snowflake".into());
+        let err = Config::from_map(&vars).unwrap_err().to_string();
+        assert!(err.contains("WAREHOUSE is neither"), "{err}");
     }
 
     #[test]

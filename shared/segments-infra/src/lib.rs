@@ -10,6 +10,7 @@ pub mod error;
 pub mod faults;
 pub mod lambda;
 pub mod pg_tls;
+pub mod pg_warehouse;
 pub mod ports;
 pub mod postgres;
 pub mod pusher;

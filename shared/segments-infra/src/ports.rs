@@ -150,6 +150,9 @@ pub trait ObjectStore: Send + Sync {
 pub struct QueryJob {
     pub job_id: String,
     pub sql: String,
+    /// The account's dataset (BigQuery) or schema (Postgres) the job works
+    /// in; a Postgres job runs as that schema's role.
+    pub dataset: String,
     pub labels: Vec<(String, String)>,
     /// BATCH priority (the cronjob); INTERACTIVE otherwise.
     pub batch: bool,

@@ -262,6 +262,54 @@ impl PoolSettings {
     }
 }
 
+/// A connection pool over a Postgres URL (`postgres://user:pass@host:port/db`)
+/// with `settings`; TLS follows the URL's `sslmode` and `sslrootcert` (see
+/// [`crate::pg_tls`]). `variable` names the setting in errors.
+pub(crate) fn pool(database_url: &str, settings: PoolSettings, variable: &str) -> Result<Pool> {
+    let max_size = settings.max_size.max(1);
+    let (url, tls) = pg_tls::split_url(database_url)?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| InfraError::Config(format!("{variable} is not a Postgres URL: {e}")))?;
+    let options = settings.options(config.get_options());
+    if !options.is_empty() {
+        config.options(&options);
+    }
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match pg_tls::client_config(&tls)? {
+        None => {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        }
+        Some(rustls) => {
+            config.ssl_mode(match tls.mode {
+                pg_tls::SslMode::Prefer => SslMode::Prefer,
+                _ => SslMode::Require,
+            });
+            Manager::from_config(config, MakeRustlsConnect::new(rustls), manager_config)
+        }
+    };
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(pg)
+}
+
+/// A Postgres error as the server worded it.
+pub(crate) fn pg_error(e: &tokio_postgres::Error) -> String {
+    e.describe()
+}
+
+/// A pool error as the server (or the pool) worded it.
+pub(crate) fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    e.describe()
+}
+
 impl PgStore {
     /// A pool over `database_url` (`postgres://user:pass@host:port/db`) with
     /// the default timeouts ([`PoolSettings::new`]).
@@ -271,39 +319,9 @@ impl PgStore {
     }
 
     pub fn connect_with(database_url: &str, settings: PoolSettings) -> Result<PgStore> {
-        let max_size = settings.max_size.max(1);
-        let (url, tls) = pg_tls::split_url(database_url)?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| InfraError::Config(format!("DATABASE_URL is not a Postgres URL: {e}")))?;
-        let options = settings.options(config.get_options());
-        if !options.is_empty() {
-            config.options(&options);
-        }
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match pg_tls::client_config(&tls)? {
-            None => {
-                config.ssl_mode(SslMode::Disable);
-                Manager::from_config(config, NoTls, manager_config)
-            }
-            Some(rustls) => {
-                config.ssl_mode(match tls.mode {
-                    pg_tls::SslMode::Prefer => SslMode::Prefer,
-                    _ => SslMode::Require,
-                });
-                Manager::from_config(config, MakeRustlsConnect::new(rustls), manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(max_size)
-            .wait_timeout(Some(std::time::Duration::from_secs(10)))
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(pg)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool: pool(database_url, settings, "DATABASE_URL")?,
+        })
     }
 
     /// A server setting (`current_setting`), e.g. `ssl`.

@@ -4,8 +4,9 @@
 use crate::aws::{S3Store, SqsQueue, sdk_config};
 use crate::bigquery::BigQuery;
 use crate::cache::RedisCache;
-use crate::config::Config;
+use crate::config::{Config, WarehouseKind};
 use crate::error::Result;
+use crate::pg_warehouse::{PgWarehouse, PgWarehouseConfig};
 use crate::ports::{Cache, HistoryStore, Notifier, ObjectStore, Queue, SegmentStore, Warehouse};
 use crate::postgres::PgStore;
 use crate::pusher::Pusher;
@@ -39,6 +40,16 @@ impl Ports {
         }
         // Credentials from the environment only (Lambda's role, or moto's dummies
         // locally): config.rs reads every other variable.
+        let warehouse: Arc<dyn Warehouse> = match (config.warehouse, &config.postgres_warehouse) {
+            (WarehouseKind::Postgres, Some(pg)) => {
+                Arc::new(PgWarehouse::connect(&PgWarehouseConfig {
+                    url: pg.url.0.clone(),
+                    statement_timeout: std::time::Duration::from_secs(pg.statement_timeout_seconds),
+                    max_running: 8,
+                })?)
+            }
+            _ => Arc::new(BigQuery::connect(&config.bigquery).await?),
+        };
         let sdk = sdk_config(&config.aws_region, config.aws_endpoint_url.as_deref(), None).await;
         Ok(Ports {
             store: store.clone(),
@@ -49,7 +60,7 @@ impl Ports {
             )?),
             queue: Arc::new(SqsQueue::new(&sdk)),
             objects: Arc::new(S3Store::new(&sdk)),
-            warehouse: Arc::new(BigQuery::connect(&config.bigquery).await?),
+            warehouse,
             notifier: Arc::new(Pusher::new(config.pusher.clone())?),
         })
     }

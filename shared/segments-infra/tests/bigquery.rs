@@ -27,6 +27,7 @@ fn job(id: &str, sql: &str) -> QueryJob {
     QueryJob {
         job_id: id.into(),
         sql: sql.into(),
+        dataset: String::new(),
         labels: vec![("app".into(), "segments".into())],
         batch: true,
         maximum_bytes_billed: 1 << 30,

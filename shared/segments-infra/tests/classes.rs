@@ -29,6 +29,7 @@ fn job(sql: &str) -> QueryJob {
     QueryJob {
         job_id: format!("segments_test_{}", fresh_uuid().replace('-', "_")),
         sql: sql.into(),
+        dataset: String::new(),
         labels: vec![],
         batch: false,
         maximum_bytes_billed: 1 << 30,

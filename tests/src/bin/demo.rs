@@ -2,6 +2,9 @@
 //! and a generated warehouse, three segments of different objects and focuses
 //! built and watched to the end, the scheduled refresh, and a report filtered
 //! by two segments. Run with `tests/demo.sh`; running it again starts over.
+//! `tests/demo.sh --segment`: the account's warehouse is built by the Segment
+//! models (docs/segment-source.md) from generated Segment.com raw tables, and
+//! the segments fit what Segment data holds.
 
 use chrono::Utc;
 use segments_infra::ports::SegmentStore;
@@ -23,7 +26,27 @@ fn fail(step: &str, err: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+fn segment_mode() -> bool {
+    std::env::args().any(|a| a == "--segment")
+}
+
 fn segments() -> Vec<Value> {
+    if segment_mode() {
+        return vec![
+            json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e11", "name": "Sessions from Google, 2+ pageviews", "ruleGroups": [{
+                "mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
+                "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 30},
+                "g0": {"type": "dimension", "key": "utm_source", "condition": "equals", "value": "google"},
+                "g1": {"type": "number", "key": "pageviews", "condition": "greater-than-or-equal", "value": 2}}]}),
+            json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e12", "name": "Users with 3+ sessions in 7 days", "ruleGroups": [{
+                "mainOperator": "include", "segmentObject": "user", "conditionFocus": "metric",
+                "dateRangeFilter": {"type": "previous-period", "numberOfDaysPrevious": 7},
+                "g0": {"type": "metric", "key": "sessions", "condition": "greater-than-or-equal", "value": 3}}]}),
+            json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e13", "name": "People at example.com", "ruleGroups": [{
+                "mainOperator": "include", "segmentObject": "people", "conditionFocus": "property",
+                "g0": {"type": "dimension", "key": "email", "condition": "ends-with", "value": "@example.com"}}]}),
+        ];
+    }
     vec![
         json!({"id": "8c1f5a2e-0b7d-4c3e-9f10-2a3b4c5d6e01", "name": "Engaged mobile sessions, last 30 days", "ruleGroups": [{
             "mainOperator": "include", "segmentObject": "session", "conditionFocus": "property",
@@ -70,15 +93,19 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail("creating the account", e));
     let dataset = format!("account_{}", ACCOUNT.replace('-', "_"));
-    let statements = segments_tests::demo_data::statements(Utc::now(), 7);
     let warehouse = Warehouse::open_at(&bigquery, &dataset).await;
-    warehouse.run_script(&statements.join("\n;\n")).await;
-    println!(
-        "    {} rows in {}.{}",
-        segments_tests::demo_data::row_count(&statements),
-        warehouse.project,
-        dataset
-    );
+    if segment_mode() {
+        segment_warehouse(&bigquery, &warehouse).await;
+    } else {
+        let statements = segments_tests::demo_data::statements(Utc::now(), 7);
+        warehouse.run_script(&statements.join("\n;\n")).await;
+        println!(
+            "    {} rows in {}.{}",
+            segments_tests::demo_data::row_count(&statements),
+            warehouse.project,
+            dataset
+        );
+    }
 
     println!("3/6 creating three segments (create-segment)");
     let mut ids = Vec::new();
@@ -183,13 +210,18 @@ async fn main() {
         fan["accounts"], out["batchItemFailures"]
     );
 
-    println!(
-        "6/6 report: sessions by device, last 30 days, filtered by two segments (report-with-segment)"
-    );
     let today = Utc::now().date_naive();
+    let dimension = if segment_mode() {
+        "landing_page"
+    } else {
+        "device_type"
+    };
+    println!(
+        "6/6 report: sessions by {dimension}, last 30 days, filtered by two segments (report-with-segment)"
+    );
     let request = json!({"accountId": ACCOUNT, "accountTimeZone": ZONE, "reportName": "sessions-by-device", "object": "session",
         "dateRange": {"startDate": (today - chrono::Duration::days(30)).to_string(), "endDate": today.to_string()},
-        "dimensions": ["device_type"], "metrics": ["sessions", "pageviews"],
+        "dimensions": [dimension], "metrics": ["sessions", "pageviews"],
         "segments": [ids[0], ids[1]], "sort": {"by": "sessions", "direction": "desc"}, "limit": 10});
     let report = lambdas
         .invoke("report-with-segment", &request.to_string())
@@ -217,7 +249,7 @@ async fn main() {
             t["table"].as_str().unwrap_or("")
         );
         let sql = format!(
-            "SELECT device_type, sessions, pageviews FROM {} ORDER BY sessions DESC",
+            "SELECT {dimension}, sessions, pageviews FROM {} ORDER BY sessions DESC",
             warehouse.table(t["table"].as_str().unwrap_or(""))
         );
         let mut rs = warehouse
@@ -225,12 +257,12 @@ async fn main() {
             .await
             .unwrap_or_else(|e| fail("reading the report", e));
         println!(
-            "      {:<10} {:>8} {:>9}",
-            "device", "sessions", "pageviews"
+            "      {:<32} {:>8} {:>9}",
+            dimension, "sessions", "pageviews"
         );
         while rs.next_row() {
             println!(
-                "      {:<10} {:>8} {:>9}",
+                "      {:<32} {:>8} {:>9}",
                 rs.get_string(0).ok().flatten().unwrap_or_default(),
                 rs.get_i64(1).ok().flatten().unwrap_or_default(),
                 rs.get_i64(2).ok().flatten().unwrap_or_default()
@@ -238,4 +270,87 @@ async fn main() {
         }
     }
     println!("\ndone in {:.1} s.", started.elapsed().as_secs_f64());
+}
+
+/// Segment.com raw tables in `{dataset}_segment_raw`, then the models' full
+/// build into the account's dataset.
+async fn segment_warehouse(bigquery: &str, warehouse: &Warehouse) {
+    use segments_tests::segment_raw::{Engine, IDENTIFY_COLUMNS, PAGE_COLUMNS, TRACK_COLUMNS};
+    let raw_name = format!("{}_segment_raw", warehouse.dataset);
+    let raw = Warehouse::open_at(bigquery, &raw_name).await;
+    let rows = segments_tests::segment_demo::rows(Utc::now());
+    for (table, columns, rows) in [
+        ("identifies", IDENTIFY_COLUMNS, &rows.identifies),
+        ("pages", PAGE_COLUMNS, &rows.pages),
+        ("tracks", TRACK_COLUMNS, &rows.tracks),
+    ] {
+        let _ = raw
+            .run(&format!("DROP TABLE IF EXISTS {}", raw.table(table)))
+            .await;
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        // The table, then inserts of 20 rows: the emulator's time grows with
+        // the square of a statement's VALUES (250 rows take 50 s, 20 about 1 s).
+        let mut sqls = Engine::BigQuery.load_raw(&raw.project, &raw_name, table, columns, &[]);
+        for chunk in rows.chunks(20) {
+            sqls.extend(Engine::BigQuery.insert_raw(
+                &raw.project,
+                &raw_name,
+                table,
+                columns,
+                chunk,
+            ));
+        }
+        for sql in sqls {
+            raw.run(&sql)
+                .await
+                .unwrap_or_else(|e| fail("loading the Segment raw tables", e));
+        }
+    }
+    println!(
+        "    Segment raw tables in {}.{}: {} identifies, {} pages, {} tracks",
+        raw.project,
+        raw_name,
+        rows.identifies.len(),
+        rows.pages.len(),
+        rows.tracks.len()
+    );
+    let models = segments_core::models::SegmentSource::new(
+        segments_core::Target::new(&raw.project, &raw_name).unwrap_or_else(|e| fail("naming", e)),
+        segments_core::Target::new(&warehouse.project, &warehouse.dataset)
+            .unwrap_or_else(|e| fail("naming", e)),
+        30,
+    )
+    .unwrap_or_else(|e| fail("configuring the models", e));
+    let statements = models
+        .full_build()
+        .unwrap_or_else(|e| fail("rendering the models", e));
+    let t = Instant::now();
+    for sql in &statements {
+        warehouse
+            .run(sql)
+            .await
+            .unwrap_or_else(|e| fail("running the Segment models", e));
+    }
+    let count = |t: &'static str| async move {
+        warehouse
+            .column(&format!(
+                "SELECT CAST(COUNT(*) AS STRING) FROM {}",
+                warehouse.table(t)
+            ))
+            .await
+            .ok()
+            .and_then(|v| v.first().cloned())
+            .unwrap_or_default()
+    };
+    println!(
+        "    models: {} statements in {:.1} s -> {} events, {} sessions, {} users, {} people in {}.{}",
+        statements.len(),
+        t.elapsed().as_secs_f64(),
+        count("events").await,
+        count("sessions").await,
+        count("users").await,
+        count("people").await,
+        warehouse.project,
+        warehouse.dataset
+    );
 }

@@ -110,6 +110,119 @@ pub enum Expr {
     InList(Box<Expr>, Vec<Expr>),
     InQuery(Box<Expr>, Box<Query>),
     Exists(Box<Query>),
+    /// A window function: `f(args) OVER (PARTITION BY .. ORDER BY ..)`.
+    Window(Box<Window>),
+    /// Text concatenation; NULL when any part is NULL.
+    Concat(Vec<Expr>),
+    /// An instant plus a whole number of seconds.
+    AddSeconds(Box<Expr>, i64),
+    /// The whole seconds from the first instant to the second, truncated
+    /// toward zero, as a 64-bit integer.
+    SecondsBetween(Box<Expr>, Box<Expr>),
+    /// A NULL of a column type (so `CREATE TABLE .. AS` gets the right type).
+    TypedNull(ValueType),
+    /// An empty array of an array column type (text or key/value).
+    EmptyArray(ValueType),
+    /// A key/value array (`[{key, value}, ...]`) with one entry per
+    /// non-NULL value, in the given order; empty when every value is NULL.
+    KeyValues(Vec<(String, Expr)>),
+}
+
+/// The column types of the reference warehouse (SPEC §5, §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Text,
+    Int,
+    Float,
+    Bool,
+    Timestamp,
+    /// `ARRAY<STRING>` / `text[]`.
+    TextArray,
+    /// `ARRAY<STRUCT<key STRING, value STRING>>` / `jsonb`.
+    KeyValues,
+}
+
+/// Window functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowFunc {
+    RowNumber,
+    /// The previous row's value of the argument (NULL on the first row).
+    Lag,
+    /// The argument on the first row of the window's order.
+    FirstValue,
+    Sum,
+    Min,
+    Max,
+}
+
+/// One key of a window's order. NULL sorts as the smallest value in both
+/// directions on every engine; text keys compare as bytes (code points).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub expr: Expr,
+    pub desc: bool,
+    /// Text compared byte by byte (Postgres: `COLLATE "C"`).
+    pub bytewise: bool,
+}
+
+impl OrderKey {
+    pub fn asc(expr: Expr) -> OrderKey {
+        OrderKey {
+            expr,
+            desc: false,
+            bytewise: false,
+        }
+    }
+    pub fn desc(expr: Expr) -> OrderKey {
+        OrderKey {
+            expr,
+            desc: true,
+            bytewise: false,
+        }
+    }
+    /// The same key comparing text as bytes.
+    pub fn bytes(mut self) -> OrderKey {
+        self.bytewise = true;
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub func: WindowFunc,
+    pub args: Vec<Expr>,
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<OrderKey>,
+    /// `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (a running total
+    /// that never groups peers); otherwise the engine's default frame.
+    pub running: bool,
+}
+
+impl Window {
+    pub fn new(func: WindowFunc, args: Vec<Expr>) -> Window {
+        Window {
+            func,
+            args,
+            partition_by: Vec::new(),
+            order_by: Vec::new(),
+            running: false,
+        }
+    }
+    pub fn partition(mut self, by: Vec<Expr>) -> Window {
+        self.partition_by = by;
+        self
+    }
+    pub fn order(mut self, by: Vec<OrderKey>) -> Window {
+        self.order_by = by;
+        self
+    }
+    pub fn running(mut self) -> Window {
+        self.running = true;
+        self
+    }
+    pub fn expr(self) -> Expr {
+        Expr::Window(Box::new(self))
+    }
 }
 
 impl Expr {
@@ -277,12 +390,12 @@ pub enum Statement<'q> {
         key: Ident,
     },
     DropTableIfExists(TableRef),
-    /// Creates an empty table when missing. Engines that can partition it by
-    /// day of `partition_by_day` (a timestamp column) and cluster it by
-    /// `cluster_by` do; others ignore both.
+    /// Creates an empty table with these typed columns unless it exists.
+    /// Engines that can partition it by day of `partition_by_day` (a
+    /// timestamp column) and cluster it by `cluster_by` do; others ignore both.
     CreateTableIfNotExists {
         table: TableRef,
-        columns: Vec<ColumnDef>,
+        columns: Vec<(Ident, ValueType)>,
         partition_by_day: Option<Ident>,
         cluster_by: Vec<Ident>,
     },
@@ -299,28 +412,4 @@ pub enum Statement<'q> {
         columns: Vec<Ident>,
         query: &'q Query,
     },
-}
-
-/// Column types of the tables the functions create themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnKind {
-    Text,
-    Int64,
-    Timestamp,
-}
-
-/// A column of a table the functions create.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnDef {
-    pub name: Ident,
-    pub kind: ColumnKind,
-}
-
-impl ColumnDef {
-    pub(crate) const fn fixed(name: &'static str, kind: ColumnKind) -> ColumnDef {
-        ColumnDef {
-            name: Ident::fixed(name),
-            kind,
-        }
-    }
 }

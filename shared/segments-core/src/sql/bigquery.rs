@@ -1,7 +1,7 @@
 //! BigQuery Standard SQL: backquoted identifiers and table paths, backslash
 //! escapes in strings, `SAFE_CAST`, `COUNTIF`, `UNNEST`, `MERGE`.
 
-use super::ast::{ColumnDef, ColumnKind, Expr, Func, Query, SetOp, SqlType};
+use super::ast::{Expr, Func, OrderKey, Query, SetOp, SqlType, ValueType};
 use super::dialect::{Dialect, utc_text};
 use super::render::Writer;
 use super::{Ident, Namespace, TableRef};
@@ -60,6 +60,10 @@ impl Dialect for BigQuery {
         out.push('\'');
     }
 
+    fn backslash_escapes(&self) -> bool {
+        true
+    }
+
     fn timestamp_literal(&self, out: &mut String, t: DateTime<Utc>) {
         out.push_str("TIMESTAMP '");
         utc_text(out, t);
@@ -109,19 +113,11 @@ impl Dialect for BigQuery {
         w.query(query);
     }
 
-    fn column_type(&self, kind: ColumnKind) -> &'static str {
-        match kind {
-            ColumnKind::Text => "STRING",
-            ColumnKind::Int64 => "INT64",
-            ColumnKind::Timestamp => "TIMESTAMP",
-        }
-    }
-
     fn create_table_if_not_exists(
         &self,
         w: &mut Writer,
         table: &TableRef,
-        columns: &[ColumnDef],
+        columns: &[(Ident, ValueType)],
         partition_by_day: Option<&Ident>,
         cluster_by: &[Ident],
     ) {
@@ -176,6 +172,78 @@ impl Dialect for BigQuery {
         w.push(") VALUES (s.");
         w.ident(key);
         w.push(")\nWHEN NOT MATCHED BY SOURCE THEN DELETE");
+    }
+
+    /// Strings already compare by code point (UTF-8 bytes); no collation.
+    fn order_key(&self, w: &mut Writer, key: &OrderKey) {
+        w.operand(&key.expr);
+        w.push(if key.desc {
+            " DESC NULLS LAST"
+        } else {
+            " ASC NULLS FIRST"
+        });
+    }
+
+    fn value_type_name(&self, ty: ValueType) -> &'static str {
+        match ty {
+            ValueType::Text => "STRING",
+            ValueType::Int => "INT64",
+            ValueType::Float => "FLOAT64",
+            ValueType::Bool => "BOOL",
+            ValueType::Timestamp => "TIMESTAMP",
+            ValueType::TextArray => "ARRAY<STRING>",
+            ValueType::KeyValues => "ARRAY<STRUCT<key STRING, value STRING>>",
+        }
+    }
+
+    /// An empty array of a type: `CAST([] AS ARRAY<STRING>)` (the cast form,
+    /// which every BigQuery parser reads; `ARRAY<STRUCT<..>>[]` trips some on `>>`).
+    fn empty_array(&self, w: &mut Writer, ty: ValueType) {
+        match ty {
+            ValueType::TextArray | ValueType::KeyValues => {
+                w.push("CAST([] AS ");
+                w.push(self.value_type_name(ty));
+                w.push(")");
+            }
+            other => self.typed_null(w, other),
+        }
+    }
+
+    /// `ARRAY_CONCAT(IF(v IS NULL, <empty>, [STRUCT('k' AS key, v AS value)]), ...)`.
+    fn key_values(&self, w: &mut Writer, entries: &[(String, Expr)]) {
+        if entries.is_empty() {
+            return self.empty_array(w, ValueType::KeyValues);
+        }
+        w.push("ARRAY_CONCAT(");
+        for (i, (key, value)) in entries.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.push("IF(");
+            w.operand(value);
+            w.push(" IS NULL, ");
+            self.empty_array(w, ValueType::KeyValues);
+            w.push(", [STRUCT(");
+            self.string_literal(w.out(), key);
+            w.push(" AS key, ");
+            w.expr(value);
+            w.push(" AS value)])");
+        }
+        w.push(")");
+    }
+
+    fn add_seconds(&self, w: &mut Writer, t: &Expr, seconds: i64) {
+        w.push("TIMESTAMP_ADD(");
+        w.expr(t);
+        w.push(&format!(", INTERVAL {seconds} SECOND)"));
+    }
+
+    fn seconds_between(&self, w: &mut Writer, from: &Expr, to: &Expr) {
+        w.push("TIMESTAMP_DIFF(");
+        w.expr(to);
+        w.push(", ");
+        w.expr(from);
+        w.push(", SECOND)");
     }
 }
 

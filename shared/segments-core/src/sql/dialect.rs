@@ -2,7 +2,9 @@
 //! [`render`](super::render) walks the AST and asks a [`Dialect`] at every
 //! point where engines differ; a new warehouse is one more implementation.
 
-use super::ast::{AggFunc, ColumnDef, ColumnKind, EntryField, Expr, Func, Query, SetOp, SqlType};
+use super::ast::{
+    AggFunc, BinOp, EntryField, Expr, Func, OrderKey, Query, SetOp, SqlType, ValueType, WindowFunc,
+};
 use super::render::Writer;
 use super::{Ident, Namespace, TableRef};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -83,6 +85,19 @@ pub trait Dialect: Send + Sync {
         let _ = write!(out, "DATE '{}'", d.format("%Y-%m-%d"));
     }
 
+    /// Whether a backslash escapes the next character inside a quoted
+    /// literal or identifier (BigQuery), or is an ordinary character (standard SQL).
+    fn backslash_escapes(&self) -> bool {
+        false
+    }
+
+    /// Refuses a table name (already an identifier) the engine cannot hold
+    /// exactly. Default: every name.
+    fn check_identifier(&self, name: &str) -> Result<(), String> {
+        let _ = name;
+        Ok(())
+    }
+
     // ---- functions, casts, aggregates ---------------------------------------------------
 
     /// The name of a function rendered as `name(args)` by [`Dialect::call`].
@@ -94,29 +109,7 @@ pub trait Dialect: Send + Sync {
     /// `CASE WHEN c THEN a ELSE b END` (If), `a / NULLIF(b, 0)` (SafeDivide)
     /// and `COUNT(CASE WHEN c THEN 1 END)` (CountIf).
     fn call(&self, w: &mut Writer, f: Func, args: &[Expr]) {
-        match (f, args) {
-            (Func::If, [c, a, b]) => {
-                w.push("CASE WHEN ");
-                w.expr(c);
-                w.push(" THEN ");
-                w.expr(a);
-                w.push(" ELSE ");
-                w.expr(b);
-                w.push(" END");
-            }
-            (Func::SafeDivide, [a, b]) => {
-                w.operand(a);
-                w.push(" / NULLIF(");
-                w.expr(b);
-                w.push(", 0)");
-            }
-            (Func::CountIf, [c]) => {
-                w.push("COUNT(CASE WHEN ");
-                w.expr(c);
-                w.push(" THEN 1 END)");
-            }
-            _ => w.call_plain(self.func_name(f), args),
-        }
+        default_call(self.func_name(f), w, f, args)
     }
 
     /// A type as casts name it. Default: `DOUBLE PRECISION`, `TEXT`.
@@ -148,6 +141,16 @@ pub trait Dialect: Send + Sync {
             AggFunc::Min => "MIN",
             AggFunc::Max => "MAX",
         }
+    }
+
+    /// A comparison `l op r`. Default: as written.
+    fn compare(&self, w: &mut Writer, l: &Expr, op: BinOp, r: &Expr) {
+        w.compare_plain(l, op, r);
+    }
+
+    /// `e IN (items)`. Default: as written.
+    fn in_list(&self, w: &mut Writer, e: &Expr, items: &[Expr]) {
+        w.in_list_plain(e, items);
     }
 
     // ---- arrays -----------------------------------------------------------------------
@@ -243,23 +246,125 @@ pub trait Dialect: Send + Sync {
         w.table(table);
     }
 
-    /// A column type of a table the functions create. Default: `TEXT`,
-    /// `BIGINT`, `TIMESTAMP WITH TIME ZONE`.
-    fn column_type(&self, kind: ColumnKind) -> &'static str {
-        match kind {
-            ColumnKind::Text => "TEXT",
-            ColumnKind::Int64 => "BIGINT",
-            ColumnKind::Timestamp => "TIMESTAMP WITH TIME ZONE",
+    // ---- models (window functions, typed values, typed tables) -------------------------
+
+    /// The name of a window function. Default: the SQL standard names.
+    fn window_func_name(&self, f: WindowFunc) -> &'static str {
+        match f {
+            WindowFunc::RowNumber => "ROW_NUMBER",
+            WindowFunc::Lag => "LAG",
+            WindowFunc::FirstValue => "FIRST_VALUE",
+            WindowFunc::Sum => "SUM",
+            WindowFunc::Min => "MIN",
+            WindowFunc::Max => "MAX",
         }
     }
 
-    /// `CREATE TABLE IF NOT EXISTS table (columns)`. Default: no partitioning
-    /// or clustering (an engine that has them overrides this).
+    /// One key of a window's ORDER BY, NULL smallest in both directions.
+    /// Default: `expr [COLLATE "C"] ASC NULLS FIRST` / `DESC NULLS LAST`
+    /// (byte order for text, whatever the database's default collation).
+    fn order_key(&self, w: &mut Writer, key: &OrderKey) {
+        if key.bytewise {
+            w.push("(");
+            w.expr(&key.expr);
+            w.push(") COLLATE ");
+            self.quote_ident(w.out(), "C");
+        } else {
+            w.operand(&key.expr);
+        }
+        w.push(if key.desc {
+            " DESC NULLS LAST"
+        } else {
+            " ASC NULLS FIRST"
+        });
+    }
+
+    /// A column type as `CREATE TABLE` and casts name it. Default: the
+    /// Postgres types of SPEC §9 (key/value arrays are `jsonb`).
+    fn value_type_name(&self, ty: ValueType) -> &'static str {
+        match ty {
+            ValueType::Text => "text",
+            ValueType::Int => "bigint",
+            ValueType::Float => "double precision",
+            ValueType::Bool => "boolean",
+            ValueType::Timestamp => "timestamptz",
+            ValueType::TextArray => "text[]",
+            ValueType::KeyValues => "jsonb",
+        }
+    }
+
+    /// A NULL of a column type. Default: `CAST(NULL AS type)`.
+    fn typed_null(&self, w: &mut Writer, ty: ValueType) {
+        w.push("CAST(NULL AS ");
+        w.push(self.value_type_name(ty));
+        w.push(")");
+    }
+
+    /// An empty array of an array type. Default: `CAST('{}' AS text[])`,
+    /// `CAST('[]' AS jsonb)`; other types have no empty array, so a NULL.
+    fn empty_array(&self, w: &mut Writer, ty: ValueType) {
+        let text = match ty {
+            ValueType::TextArray => "{}",
+            ValueType::KeyValues => "[]",
+            other => return self.typed_null(w, other),
+        };
+        w.push("CAST(");
+        self.string_literal(w.out(), text);
+        w.push(" AS ");
+        w.push(self.value_type_name(ty));
+        w.push(")");
+    }
+
+    /// A key/value array with an entry per non-NULL value. Default (jsonb):
+    /// `CAST('[]' AS jsonb) || CASE WHEN v IS NULL THEN CAST('[]' AS jsonb)
+    /// ELSE jsonb_build_array(jsonb_build_object('key', 'k', 'value', v)) END || ...`.
+    fn key_values(&self, w: &mut Writer, entries: &[(String, Expr)]) {
+        w.push("(");
+        self.empty_array(w, ValueType::KeyValues);
+        for (key, value) in entries {
+            w.push(" || CASE WHEN ");
+            w.operand(value);
+            w.push(" IS NULL THEN ");
+            self.empty_array(w, ValueType::KeyValues);
+            w.push(" ELSE jsonb_build_array(jsonb_build_object(");
+            self.string_literal(w.out(), "key");
+            w.push(", ");
+            self.string_literal(w.out(), key);
+            w.push(", ");
+            self.string_literal(w.out(), "value");
+            w.push(", ");
+            w.expr(value);
+            w.push(")) END");
+        }
+        w.push(")");
+    }
+
+    /// An instant plus whole seconds. Default: `(t + INTERVAL 'N seconds')`.
+    fn add_seconds(&self, w: &mut Writer, t: &Expr, seconds: i64) {
+        w.push("(");
+        w.operand(t);
+        w.push(&format!(" + INTERVAL '{seconds} seconds')"));
+    }
+
+    /// Whole seconds from `from` to `to`, truncated toward zero, as a 64-bit
+    /// integer. Default: `CAST(TRUNC(EXTRACT(EPOCH FROM (to - from))) AS bigint)`.
+    fn seconds_between(&self, w: &mut Writer, from: &Expr, to: &Expr) {
+        w.push("CAST(TRUNC(EXTRACT(EPOCH FROM (");
+        w.operand(to);
+        w.push(" - ");
+        w.operand(from);
+        w.push("))) AS ");
+        w.push(self.value_type_name(ValueType::Int));
+        w.push(")");
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS table (column type, ...)`. Default: no
+    /// partitioning or clustering (an engine that has them overrides this).
     fn create_table_if_not_exists(
         &self,
         w: &mut Writer,
         table: &TableRef,
-        columns: &[ColumnDef],
+        columns: &[(Ident, ValueType)],
         partition_by_day: Option<&Ident>,
         cluster_by: &[Ident],
     ) {
@@ -279,6 +384,34 @@ pub trait Dialect: Send + Sync {
     ) {
         let _ = expire_hours;
         self.create_or_replace_table(w, table, query);
+    }
+}
+
+/// The default [`Dialect::call`], for dialects that override a few functions
+/// and write the rest this way (`name` is the dialect's [`Dialect::func_name`]).
+pub fn default_call(name: &str, w: &mut Writer, f: Func, args: &[Expr]) {
+    match (f, args) {
+        (Func::If, [c, a, b]) => {
+            w.push("CASE WHEN ");
+            w.expr(c);
+            w.push(" THEN ");
+            w.expr(a);
+            w.push(" ELSE ");
+            w.expr(b);
+            w.push(" END");
+        }
+        (Func::SafeDivide, [a, b]) => {
+            w.operand(a);
+            w.push(" / NULLIF(");
+            w.expr(b);
+            w.push(", 0)");
+        }
+        (Func::CountIf, [c]) => {
+            w.push("COUNT(CASE WHEN ");
+            w.expr(c);
+            w.push(" THEN 1 END)");
+        }
+        _ => w.call_plain(name, args),
     }
 }
 
@@ -315,14 +448,16 @@ pub fn utc_text(out: &mut String, t: DateTime<Utc>) {
 pub enum DialectKind {
     #[default]
     BigQuery,
+    Postgres,
 }
 
 impl DialectKind {
-    pub const ALL: &'static [DialectKind] = &[DialectKind::BigQuery];
+    pub const ALL: &'static [DialectKind] = &[DialectKind::BigQuery, DialectKind::Postgres];
 
     pub fn dialect(self) -> &'static dyn Dialect {
         match self {
             DialectKind::BigQuery => &super::bigquery::BigQuery,
+            DialectKind::Postgres => &super::postgres::Postgres,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod bigquery;
 pub mod dialect;
+pub mod postgres;
 pub mod render;
 
 pub use ast::*;
@@ -117,6 +118,7 @@ impl Target {
     ) -> Result<Target, String> {
         match dialect {
             DialectKind::BigQuery => Target::new(project, dataset),
+            DialectKind::Postgres => Target::schema(dialect, dataset),
         }
     }
 
@@ -128,6 +130,7 @@ impl Target {
                 "{schema:?} is not a valid schema name (letters, digits and _)"
             ));
         }
+        dialect.dialect().check_identifier(schema)?;
         Ok(Target {
             dialect,
             namespace: Namespace::Schema(Ident(Cow::Owned(schema.to_string()))),
@@ -136,6 +139,7 @@ impl Target {
 
     /// A table by a name the caller built from checked parts (ids, catalog names).
     pub fn checked_table(&self, name: &str) -> Option<TableRef> {
+        self.dialect().check_identifier(name).ok()?;
         Ident::new(name).map(|table| TableRef::Warehouse {
             target: self.clone(),
             table,

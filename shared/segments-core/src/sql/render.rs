@@ -118,14 +118,14 @@ impl<'d> Writer<'d> {
     }
 
     /// ` (name type, ...)` of a table definition, types named by the dialect.
-    pub fn column_defs(&mut self, columns: &[ColumnDef]) {
+    pub fn column_defs(&mut self, columns: &[(Ident, ValueType)]) {
         self.push(" (");
-        for (i, c) in columns.iter().enumerate() {
+        for (i, (name, ty)) in columns.iter().enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.ident(&c.name);
-            let ty = self.dialect.column_type(c.kind);
+            self.ident(name);
+            let ty = self.dialect.value_type_name(*ty);
             self.push(" ");
             self.push(ty);
         }
@@ -353,6 +353,22 @@ impl<'d> Writer<'d> {
             Expr::Cast { expr, ty, safe } => d.cast(self, expr, *ty, *safe),
             Expr::Entry(alias, field) => d.entry_field(self, alias, *field),
             Expr::Element(alias) => d.element(self, alias),
+            Expr::Window(win) => self.window(win),
+            Expr::Concat(parts) => {
+                self.out.push('(');
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        self.push(" || ");
+                    }
+                    self.operand(p);
+                }
+                self.out.push(')');
+            }
+            Expr::AddSeconds(t, secs) => d.add_seconds(self, t, *secs),
+            Expr::SecondsBetween(from, to) => d.seconds_between(self, from, to),
+            Expr::TypedNull(ty) => d.typed_null(self, *ty),
+            Expr::EmptyArray(ty) => d.empty_array(self, *ty),
+            Expr::KeyValues(entries) => d.key_values(self, entries),
             _ => self.logic(e),
         }
     }
@@ -361,16 +377,8 @@ impl<'d> Writer<'d> {
     fn logic(&mut self, e: &Expr) {
         match e {
             Expr::Binary(l, op, r) => {
-                self.operand(l);
-                self.push(match op {
-                    BinOp::Eq => " = ",
-                    BinOp::NotEq => " != ",
-                    BinOp::Lt => " < ",
-                    BinOp::LtEq => " <= ",
-                    BinOp::Gt => " > ",
-                    BinOp::GtEq => " >= ",
-                });
-                self.operand(r);
+                let d = self.dialect;
+                d.compare(self, l, *op, r)
             }
             Expr::And(items) | Expr::Or(items) => {
                 let kw = if matches!(e, Expr::And(_)) {
@@ -401,10 +409,8 @@ impl<'d> Writer<'d> {
             Expr::IsTrue(inner) => self.postfix(inner, " IS TRUE"),
             Expr::IsFalse(inner) => self.postfix(inner, " IS FALSE"),
             Expr::InList(inner, items) => {
-                self.operand(inner);
-                self.push(" IN (");
-                self.list(items);
-                self.out.push(')');
+                let d = self.dialect;
+                d.in_list(self, inner, items)
             }
             Expr::InQuery(inner, q) => {
                 self.operand(inner);
@@ -422,12 +428,68 @@ impl<'d> Writer<'d> {
         }
     }
 
+    /// `l op r`, the default [`Dialect::compare`].
+    pub fn compare_plain(&mut self, l: &Expr, op: BinOp, r: &Expr) {
+        self.operand(l);
+        self.push(match op {
+            BinOp::Eq => " = ",
+            BinOp::NotEq => " != ",
+            BinOp::Lt => " < ",
+            BinOp::LtEq => " <= ",
+            BinOp::Gt => " > ",
+            BinOp::GtEq => " >= ",
+        });
+        self.operand(r);
+    }
+
+    /// `e IN (items)`, the default [`Dialect::in_list`].
+    pub fn in_list_plain(&mut self, e: &Expr, items: &[Expr]) {
+        self.operand(e);
+        self.push(" IN (");
+        self.list(items);
+        self.out.push(')');
+    }
+
+    /// `f(args) OVER (PARTITION BY .. ORDER BY .. [ROWS ..])`.
+    fn window(&mut self, win: &Window) {
+        let d = self.dialect;
+        self.call_plain(d.window_func_name(win.func), &win.args);
+        self.push(" OVER (");
+        let mut space = false;
+        if !win.partition_by.is_empty() {
+            self.push("PARTITION BY ");
+            self.list(&win.partition_by);
+            space = true;
+        }
+        if !win.order_by.is_empty() {
+            if space {
+                self.push(" ");
+            }
+            self.push("ORDER BY ");
+            for (i, key) in win.order_by.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                d.order_key(self, key);
+            }
+            space = true;
+        }
+        if win.running {
+            if space {
+                self.push(" ");
+            }
+            self.push("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
+        }
+        self.out.push(')');
+    }
+
     fn postfix(&mut self, inner: &Expr, suffix: &str) {
         self.operand(inner);
         self.push(suffix);
     }
 
-    fn fail(&mut self, e: CoreError) {
+    /// Records the first error; [`Writer::finish`] returns it.
+    pub fn fail(&mut self, e: CoreError) {
         if self.error.is_none() {
             self.error = Some(e);
         }
