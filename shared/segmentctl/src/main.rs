@@ -275,6 +275,14 @@ fn run(cli: Cli) -> Result<String, Failure> {
             dialect,
             catalog: cat,
         } => {
+            // The functions submit runs with history on BigQuery only; a
+            // Postgres warehouse gets the plain build (docs/history.md, limits).
+            if dialect.dialect != DialectKind::BigQuery {
+                return Err(Failure::Invalid(
+                    "run-sql: runs with history are submitted on BigQuery only (docs/history.md)"
+                        .into(),
+                ));
+            }
             let (tz, now) = (parse_time_zone(&time_zone)?, parse_now(&now)?);
             // Dialects without projects ignore --project; BigQuery refuses it missing.
             let target = Target::for_dialect(
