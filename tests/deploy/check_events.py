@@ -41,7 +41,7 @@ MEANT_TO_FAIL = {
 }
 API_ACTIONS = {"get", "list", "enable", "disable", "test", "report-segments", "link-report", "unlink-report",
                "apply-chart", "preview", "options", "export"}
-CHECK_ACTIONS = {"create-segment", "rebuild-segment", "query-report", "query-report-with-segment"}
+CHECK_ACTIONS = {"create-segment", "rebuild-segment", "refresh-segment", "query-report", "query-report-with-segment"}
 
 
 def instant(s):
@@ -59,6 +59,9 @@ def create_segment(m):
         assert seg.get("accountId", m["accountId"]) == m["accountId"], "segment.accountId differs from accountId"
     elif action in ("rebuild", "delete"):
         assert UUID.match(m.get("segmentId", "")), "segmentId must be a UUID"
+    elif action == "revert":
+        assert UUID.match(m.get("segmentId", "")), "segmentId must be a UUID"
+        assert isinstance(m.get("revision"), int) and m["revision"] >= 1, "revision must be 1, 2, ..."
     elif action == "expire-all":
         assert isinstance(m.get("dropTables", False), bool), "dropTables must be a boolean"
     else:
@@ -72,7 +75,7 @@ def check_job(m):
     assert instant(m.get("startedAt")), "startedAt must be an RFC 3339 instant"
     assert isinstance(m.get("attempt", 0), int) and m.get("attempt", 0) >= 0, "attempt must be a whole number"
     data = m.get("jobInputData", {})
-    if m["action"] in ("create-segment", "rebuild-segment"):
+    if m["action"] in ("create-segment", "rebuild-segment", "refresh-segment"):
         assert UUID.match(data.get("segmentId", "")), "jobInputData.segmentId is required for segment builds"
     else:
         assert data.get("cacheKey", "").startswith(f"{m['accountId']}_report_"), "jobInputData.cacheKey"

@@ -4,6 +4,7 @@
 mod legacy;
 
 use clap::{Parser, Subcommand};
+use segments_core::history::{Run, render_run};
 use segments_core::report::{parse_report_request, render_report};
 use segments_core::sql::DialectKind;
 use segments_core::time::{parse_now, parse_time_zone};
@@ -66,6 +67,27 @@ enum Command {
         request: PathBuf,
         #[command(flatten)]
         at: RenderArgs,
+    },
+    /// Print {"sql"}: the statements of one run (SPEC §11) as the functions submit them.
+    RunSql {
+        #[arg(long)]
+        segment: PathBuf,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long = "time-zone")]
+        time_zone: String,
+        #[arg(long)]
+        now: String,
+        #[arg(long = "run-id")]
+        run_id: String,
+        #[arg(long, default_value_t = 1)]
+        revision: i64,
+        #[command(flatten)]
+        dialect: DialectArg,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
     },
     /// Print {"statements": [...]}: the statements that build the reference
     /// tables in --dataset from a source's raw tables (SPEC §10).
@@ -241,6 +263,48 @@ fn run(cli: Cli) -> Result<String, Failure> {
             let (tz, now, target, catalog) = at.resolve()?;
             let req = parse_report_request(&read(&request)?).map_err(CoreError::from)?;
             json(&render_report(&req, &catalog, &target, &tz, now)?)
+        }
+        Command::RunSql {
+            segment,
+            project,
+            dataset,
+            time_zone,
+            now,
+            run_id,
+            revision,
+            dialect,
+            catalog: cat,
+        } => {
+            // The functions submit runs with history on BigQuery only; a
+            // Postgres warehouse gets the plain build (docs/history.md, limits).
+            if dialect.dialect != DialectKind::BigQuery {
+                return Err(Failure::Invalid(
+                    "run-sql: runs with history are submitted on BigQuery only (docs/history.md)"
+                        .into(),
+                ));
+            }
+            let (tz, now) = (parse_time_zone(&time_zone)?, parse_now(&now)?);
+            // Dialects without projects ignore --project; BigQuery refuses it missing.
+            let target = Target::for_dialect(
+                dialect.dialect,
+                project.as_deref().unwrap_or_default(),
+                &dataset,
+            )
+            .map_err(Failure::Invalid)?;
+            let catalog = catalog(cat.as_deref())?;
+            let seg = check_segment_bytes(&read(&segment)?, &catalog).map_err(CoreError::from)?;
+            let run = render_run(
+                &seg,
+                &catalog,
+                &target,
+                &tz,
+                now,
+                Run {
+                    run_id: &run_id,
+                    revision,
+                },
+            )?;
+            json(&serde_json::json!({ "sql": run.sql }))
         }
         Command::Models {
             source: ModelSource::Segment,

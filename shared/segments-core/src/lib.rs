@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod compile;
 pub mod cronjob;
 pub mod error;
+pub mod history;
 pub mod jobs;
 pub mod messages;
 pub mod model;

@@ -115,6 +115,12 @@ pub enum SegmentCommand {
         account_id: String,
         drop_tables: bool,
     },
+    /// Restores revision `revision`'s rules as a new revision and rebuilds (SPEC §11).
+    Revert {
+        account_id: String,
+        segment_id: String,
+        revision: i64,
+    },
 }
 
 impl SegmentCommand {
@@ -124,7 +130,8 @@ impl SegmentCommand {
             | SegmentCommand::Update { account_id, .. }
             | SegmentCommand::Rebuild { account_id, .. }
             | SegmentCommand::Delete { account_id, .. }
-            | SegmentCommand::ExpireAll { account_id, .. } => account_id,
+            | SegmentCommand::ExpireAll { account_id, .. }
+            | SegmentCommand::Revert { account_id, .. } => account_id,
         }
     }
 
@@ -135,6 +142,7 @@ impl SegmentCommand {
             SegmentCommand::Rebuild { .. } => "rebuild",
             SegmentCommand::Delete { .. } => "delete",
             SegmentCommand::ExpireAll { .. } => "expire-all",
+            SegmentCommand::Revert { .. } => "revert",
         }
     }
 
@@ -145,7 +153,8 @@ impl SegmentCommand {
                 segment.get("id").and_then(Value::as_str)
             }
             SegmentCommand::Rebuild { segment_id, .. }
-            | SegmentCommand::Delete { segment_id, .. } => Some(segment_id),
+            | SegmentCommand::Delete { segment_id, .. }
+            | SegmentCommand::Revert { segment_id, .. } => Some(segment_id),
             SegmentCommand::ExpireAll { .. } => None,
         }
     }
@@ -216,11 +225,22 @@ impl SegmentCommand {
                     }
                 },
             },
+            Some("revert") => SegmentCommand::Revert {
+                segment_id: req_id(&v, "segmentId", &mut errs),
+                revision: match v.get("revision").and_then(Value::as_i64) {
+                    Some(r) if r >= 1 => r,
+                    _ => {
+                        errs.push("revision", "must be a revision number (1, 2, ...)");
+                        0
+                    }
+                },
+                account_id,
+            },
             Some(other) => {
                 errs.push(
                     "action",
                     format!(
-                        "unknown action {other:?} (create, update, rebuild, delete, expire-all)"
+                        "unknown action {other:?} (create, update, rebuild, delete, expire-all, revert)"
                     ),
                 );
                 return Err(errs);
@@ -240,6 +260,8 @@ impl SegmentCommand {
 pub enum JobAction {
     CreateSegment,
     RebuildSegment,
+    /// A scheduled refresh (segment-cronjob); a run like a build (SPEC §11).
+    RefreshSegment,
     QueryReport,
     QueryReportWithSegment,
 }
@@ -249,12 +271,24 @@ impl JobAction {
         match self {
             JobAction::CreateSegment => "create-segment",
             JobAction::RebuildSegment => "rebuild-segment",
+            JobAction::RefreshSegment => "refresh-segment",
             JobAction::QueryReport => "query-report",
             JobAction::QueryReportWithSegment => "query-report-with-segment",
         }
     }
 
+    /// A run of a segment: a build or a refresh. Its check records the run,
+    /// clears the segment's caches and notifies the browser.
     pub fn is_segment_build(self) -> bool {
+        matches!(
+            self,
+            JobAction::CreateSegment | JobAction::RebuildSegment | JobAction::RefreshSegment
+        )
+    }
+
+    /// A run that replaces the segment's status (create, rebuild); a refresh
+    /// leaves `"queryStatus"` alone: its table keeps the last good members.
+    pub fn sets_segment_status(self) -> bool {
         matches!(self, JobAction::CreateSegment | JobAction::RebuildSegment)
     }
 }
@@ -270,6 +304,9 @@ pub struct JobInput {
     pub cache_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_table: Option<String>,
+    /// The revision of the rules a segment run runs (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
 
 /// `{"jobId", "accountId", "action", "jobInputData", "startedAt", "attempt"}`.
@@ -424,7 +461,7 @@ mod tests {
             errs(SegmentCommand::parse(
                 br#"{"action":"drop","accountId":"0d6f4b52-6a2c-4c1e-9a8e-3b1f2f0c9d11"}"#
             )),
-            r#"action: unknown action "drop" (create, update, rebuild, delete, expire-all)"#
+            r#"action: unknown action "drop" (create, update, rebuild, delete, expire-all, revert)"#
         );
         assert_eq!(
             errs(SegmentCommand::parse(

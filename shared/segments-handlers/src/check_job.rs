@@ -180,6 +180,10 @@ async fn finish(
             at,
         )
         .await?;
+    if msg.action.is_segment_build() && status == QueryStatus::Done {
+        // Also after a duplicate delivery: the outbox sends only what is missing.
+        crate::history::publish_changes(app, msg).await?;
+    }
     let applied = match transition {
         JobTransition::Applied { segment_updated } => {
             segment_updated || !msg.action.is_segment_build()
@@ -203,11 +207,18 @@ async fn finish(
             PUSHER_EVENT,
             json!({
                 "segmentId": segment_id,
-                "queryStatus": status.as_str(),
+                // A refresh that failed leaves the segment done: its table keeps
+                // the last good members. The run itself says how it ended.
+                "queryStatus": if msg.action.sets_segment_status() { status.as_str() } else { QueryStatus::Done.as_str() },
                 "totalBytesBilled": job.total_bytes_billed,
                 "buildAt": (status == QueryStatus::Done).then(|| at.to_rfc3339()),
                 "jobId": msg.job_id,
                 "error": error,
+                "run": {
+                    "action": msg.action.as_str(),
+                    "status": status.as_str(),
+                    "revision": msg.job_input_data.revision,
+                },
             }),
         )
     } else {
@@ -223,6 +234,10 @@ async fn finish(
             }),
         )
     };
+    if msg.action.is_segment_build() && status == QueryStatus::Done && app.runs_with_history() {
+        // The run's history is written; what follows it never fails the check.
+        crate::history::after_run(app, msg).await;
+    }
     let channel = format!("channel-{}", msg.account_id);
     let notified = match app.ports.notifier.trigger(&channel, event, &payload).await {
         Ok(()) => true,

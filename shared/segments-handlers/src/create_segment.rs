@@ -1,18 +1,20 @@
-//! create-segment: create, update, rebuild, delete and expire-all. A valid
-//! segment is stored with its cronjob query, its build job submitted (with an id
-//! derived from the message, so a redelivery submits nothing twice), a job check
-//! queued and the caches cleared. An invalid one is refused with every error
-//! path, and nothing is written.
+//! create-segment: create, update, revert, rebuild, delete and expire-all. A
+//! valid segment is stored with its cronjob query and a new rule revision, its
+//! build run submitted (SPEC §11: the members, the population and the changes,
+//! with a job id derived from the message, so a redelivery submits nothing
+//! twice), a job check queued and the caches cleared. An invalid one is refused
+//! with every error path, and nothing is written.
 
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
+use segments_core::history::{Run, render_run};
 use segments_core::jobs::{QueryStatus, job_id};
 use segments_core::messages::{CheckJobMessage, JobAction, JobInput, SegmentCommand};
 use segments_core::model::Segment;
 use segments_core::sql::drop_table;
 use segments_core::time::parse_time_zone;
 use segments_core::{check_segment, render_segment};
-use segments_infra::ports::{JobRecord, QueryJob, SegmentRow, SegmentWrite};
+use segments_infra::ports::{JobRecord, QueryJob, RevisionAction, SegmentRow, SegmentWrite};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -106,14 +108,51 @@ pub async fn handle(
             .map_err(crate::api::failure)?;
             seg.name = Some(name);
             let rules = segment.get("ruleGroups").cloned().unwrap_or(Value::Null);
-            let action = if matches!(cmd, SegmentCommand::Create { .. }) {
-                JobAction::CreateSegment
+            let (action, revision) = if matches!(cmd, SegmentCommand::Create { .. }) {
+                (JobAction::CreateSegment, RevisionAction::Create)
             } else {
-                JobAction::RebuildSegment
+                (JobAction::RebuildSegment, RevisionAction::Update)
+            };
+            let rev = Rules::New {
+                action: revision,
+                reverted_to: None,
             };
             outcome
                 .segments
-                .push(build(&ctx, &seg, &rules, action, false).await?);
+                .push(build(&ctx, &seg, &rules, action, rev, false).await?);
+        }
+        SegmentCommand::Revert {
+            segment_id,
+            revision,
+            ..
+        } => {
+            // The segment must be the account's, and so must the revision.
+            owned(app, account, segment_id).await?;
+            let old = app
+                .ports
+                .history
+                .revision(account, segment_id, *revision)
+                .await?
+                .ok_or_else(|| {
+                    Failure::Rejected(format!("segment {segment_id} has no revision {revision}"))
+                })?;
+            let rules: Value = serde_json::from_str(&old.rule_groups).map_err(|e| {
+                Failure::Rejected(format!(
+                    "revision {revision}: stored ruleGroups are not JSON: {e}"
+                ))
+            })?;
+            let seg = check_segment(
+                &serde_json::json!({"id": segment_id, "accountId": account, "name": old.name,
+                    "description": old.description, "ruleGroups": rules}),
+                &app.catalog,
+            )?;
+            let rev = Rules::New {
+                action: RevisionAction::Revert,
+                reverted_to: Some(*revision),
+            };
+            outcome
+                .segments
+                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, rev, false).await?);
         }
         SegmentCommand::Rebuild {
             segment_id,
@@ -122,9 +161,17 @@ pub async fn handle(
         } => {
             let row = owned(app, account, segment_id).await?;
             let (seg, rules) = stored_segment(&row)?;
-            outcome
-                .segments
-                .push(build(&ctx, &seg, &rules, JobAction::RebuildSegment, *drop_table).await?);
+            outcome.segments.push(
+                build(
+                    &ctx,
+                    &seg,
+                    &rules,
+                    JobAction::RebuildSegment,
+                    Rules::Current,
+                    *drop_table,
+                )
+                .await?,
+            );
         }
         SegmentCommand::Delete { segment_id, .. } => {
             let row = owned(app, account, segment_id).await?;
@@ -210,7 +257,15 @@ pub async fn handle(
                 // One bad stored segment must not stop the others.
                 let built = match stored_segment(&row) {
                     Ok((seg, rules)) => {
-                        build(&ctx, &seg, &rules, JobAction::RebuildSegment, *drop_tables).await
+                        build(
+                            &ctx,
+                            &seg,
+                            &rules,
+                            JobAction::RebuildSegment,
+                            Rules::Current,
+                            *drop_tables,
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 };
@@ -287,12 +342,26 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
 }
 
-/// Renders, stores, submits the build and queues its check.
+/// Which revision of the rules a build runs.
+#[derive(Clone, Copy)]
+enum Rules {
+    /// New rules (create, update, revert): a new revision is written with the segment.
+    New {
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+    },
+    /// The stored rules (rebuild, expire-all): their latest revision. A segment
+    /// stored before revisions existed gets its first one (action `create`) here.
+    Current,
+}
+
+/// Renders, stores, submits the build run and queues its check.
 async fn build(
     ctx: &Ctx<'_>,
     seg: &Segment,
     rules: &Value,
     action: JobAction,
+    revision: Rules,
     drop_first: bool,
 ) -> Result<SegmentOutcome, Failure> {
     let Ctx {
@@ -318,13 +387,47 @@ async fn build(
         rule_groups: rules.to_string(),
         query: rendered.stored_query(),
     };
-    // A new segment is stored first (its row refuses an id of another
-    // account). An existing one keeps its rules, query and status until the
-    // new build is submitted: a failed submit changes nothing.
+    // A new segment is stored first, with its first revision (its row refuses
+    // an id of another account). An existing one keeps its rules, query and
+    // status until the new build is submitted, so a failed submit changes
+    // nothing; its new revision is written once the submit succeeded.
+    let history = &app.ports.history;
     let existing = app.ports.store.segment(account, &seg.id).await?.is_some();
-    if !existing {
-        app.ports.store.save_segment(&write).await?;
-    }
+    let latest = history
+        .latest_revisions(account)
+        .await?
+        .get(&seg.id)
+        .copied();
+    let (revision, save_after) = match (revision, existing, latest) {
+        (
+            Rules::New {
+                action,
+                reverted_to,
+            },
+            true,
+            Some(r),
+        ) => (r + 1, Some((action, reverted_to))),
+        (
+            Rules::New {
+                action,
+                reverted_to,
+            },
+            _,
+            _,
+        ) => (
+            history
+                .save_with_revision(&write, action, reverted_to, message_id)
+                .await?,
+            None,
+        ),
+        (Rules::Current, _, Some(r)) => (r, None),
+        (Rules::Current, _, None) => (
+            history
+                .save_with_revision(&write, RevisionAction::Create, None, message_id)
+                .await?,
+            None,
+        ),
+    };
     app.ports.warehouse.ensure_dataset(target.dataset()).await?;
     let id = job_id(action.as_str(), &[&seg.id, message_id]);
     let span = tracing::info_span!("build", accountId = %account, segmentId = %seg.id, jobId = %id);
@@ -361,9 +464,34 @@ async fn build(
                 )));
             }
         }
-        submit(app, account, &id, rendered.create_table_query, false).await?;
+        // The run with history (SPEC §11) renders for BigQuery; a Postgres
+        // warehouse gets the plain build (docs/history.md, limits).
+        let sql = if app.runs_with_history() {
+            render_run(
+                seg,
+                &app.catalog,
+                &target,
+                tz,
+                now,
+                Run {
+                    run_id: &id,
+                    revision,
+                },
+            )?
+            .sql
+        } else {
+            rendered.create_table_query
+        };
+        submit(app, account, &id, sql, false).await?;
         if existing {
-            app.ports.store.save_segment(&write).await?;
+            match save_after {
+                Some((action, reverted_to)) => {
+                    history
+                        .save_with_revision(&write, action, reverted_to, message_id)
+                        .await?;
+                }
+                None => app.ports.store.save_segment(&write).await?,
+            }
         }
         app.ports
             .store
@@ -379,19 +507,21 @@ async fn build(
                 finished_at: None,
             })
             .await?;
+        history.set_job_revision(&id, revision).await?;
         let check = CheckJobMessage {
             job_id: id.clone(),
             account_id: account.to_string(),
             action,
             job_input_data: JobInput {
                 segment_id: Some(seg.id.clone()),
+                revision: Some(revision),
                 ..Default::default()
             },
             started_at: now,
             attempt: 0,
         };
         app.queue_check(&check, app.schedule.first_delay).await?;
-        tracing::info!("build submitted");
+        tracing::info!(revision, "build submitted");
         Ok(SegmentOutcome {
             segment_id: seg.id.clone(),
             table: rendered.table,

@@ -1,19 +1,21 @@
 //! segment-cronjob: on the schedule, one message per account with refreshable
-//! segments; per account, every eligible segment's refresh, rendered from its
-//! stored rules for this run in the account's zone, submitted as a BATCH job
-//! whose id is fixed by the segment and the schedule tick (a redelivery
-//! submits nothing twice).
+//! segments; per account, every eligible segment refreshed by a run (SPEC §11)
+//! rendered from its stored rules for this tick in the account's zone, submitted
+//! as a BATCH job whose id is fixed by the segment and the schedule tick (a
+//! redelivery submits nothing twice), recorded in `segment_jobs` and followed by
+//! check-bigquery-job like a build.
 
 use crate::create_segment::stored_rules;
 use crate::{App, Failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use segments_core::cronjob::{parse_trigger_file, skip_reason, trigger_ids, wants_schedule_report};
-use segments_core::jobs::job_id;
-use segments_core::messages::CronjobMessage;
+use segments_core::history::{Run, render_run};
+use segments_core::jobs::{QueryStatus, job_id};
+use segments_core::messages::{CheckJobMessage, CronjobMessage, JobAction, JobInput};
 use segments_core::{COMPILER_VERSION, render_refresh, stored_query_version, stored_segment};
 use segments_infra::error::ErrorClass;
-use segments_infra::ports::QueryJob;
+use segments_infra::ports::{JobRecord, QueryJob};
 use serde::Serialize;
 use serde_json::json;
 
@@ -115,6 +117,8 @@ pub async fn refresh_account(
     let mut objects = Vec::new();
     let mut jobs = Vec::new();
     let target = app.target(account)?;
+    // Rules stored before revisions were recorded run as revision 0.
+    let revisions = app.ports.history.latest_revisions(account).await?;
     for row in &segments {
         let seg = match stored_segment(stored_rules(row)) {
             Ok((s, _)) => s,
@@ -144,30 +148,41 @@ pub async fn refresh_account(
         if stored != COMPILER_VERSION {
             tracing::info!(segmentId = %row.id, storedVersion = stored, "stored query is from an earlier compiler");
         }
-        match render_refresh(&seg, &app.catalog, &target, &msg.time_zone, now) {
-            Ok(sql) => jobs.push(QueryJob {
-                job_id: job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]),
-                sql,
-                dataset: target.dataset().to_string(),
-                labels: vec![
-                    ("app".into(), "segments".into()),
-                    ("kind".into(), "refresh".into()),
-                ],
-                batch: true,
-                maximum_bytes_billed: app.maximum_bytes_billed,
-            }),
+        let id = job_id("refresh-segment", &[&row.id, &tick.to_rfc3339()]);
+        let revision = revisions.get(&row.id).copied().unwrap_or(0);
+        // The run with history (SPEC §11) renders for BigQuery; a Postgres
+        // warehouse gets the plain refresh (docs/history.md, limits).
+        let sql = if app.runs_with_history() {
+            let run = Run {
+                run_id: &id,
+                revision,
+            };
+            render_run(&seg, &app.catalog, &target, &msg.time_zone, now, run).map(|r| r.sql)
+        } else {
+            render_refresh(&seg, &app.catalog, &target, &msg.time_zone, now)
+        };
+        match sql {
+            Ok(sql) => jobs.push((
+                row.id.clone(),
+                revision,
+                QueryJob {
+                    job_id: id,
+                    sql,
+                    dataset: target.dataset().to_string(),
+                    labels: vec![
+                        ("app".into(), "segments".into()),
+                        ("kind".into(), "refresh".into()),
+                    ],
+                    batch: true,
+                    maximum_bytes_billed: app.maximum_bytes_billed,
+                },
+            )),
             Err(e) => out.skipped.push((row.id.clone(), e.to_string())),
         }
     }
-    let results: Vec<(String, Result<bool, Failure>)> = futures_util::stream::iter(jobs)
-        .map(|job| async move {
-            let r = app
-                .ports
-                .warehouse
-                .submit(&job)
-                .await
-                .map(|(_, dup)| dup)
-                .map_err(Failure::from);
+    let results: Vec<(String, Result<(), Failure>)> = futures_util::stream::iter(jobs)
+        .map(|(segment_id, revision, job)| async move {
+            let r = track(app, account, &segment_id, revision, &job, now).await;
             (job.job_id, r)
         })
         .buffer_unordered(SUBMIT_CONCURRENCY)
@@ -176,7 +191,7 @@ pub async fn refresh_account(
     let mut any_transient = false;
     for (id, r) in results {
         match r {
-            Ok(_) => out.submitted.push(id),
+            Ok(()) => out.submitted.push(id),
             Err(e) => {
                 tracing::error!(jobId = %id, failureClass = %e.class(), error = %e.reason(), "refresh not submitted");
                 any_transient |= e.class() == ErrorClass::Transient;
@@ -206,4 +221,52 @@ pub async fn refresh_account(
         });
     }
     Ok(out)
+}
+
+/// Submits one refresh run, records it in `segment_jobs` with its revision and
+/// queues its check: a refresh that fails or hangs is seen, and cancelled past
+/// the deadline, exactly like a build. Every step is safe to repeat.
+async fn track(
+    app: &App,
+    account: &str,
+    segment_id: &str,
+    revision: i64,
+    job: &QueryJob,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    let (_, duplicate) = app.ports.warehouse.submit(job).await?;
+    if duplicate {
+        tracing::info!(jobId = %job.job_id, "refresh already submitted (redelivered message)");
+    }
+    app.ports
+        .store
+        .start_job(&JobRecord {
+            job_id: job.job_id.clone(),
+            account_id: account.to_string(),
+            segment_id: Some(segment_id.to_string()),
+            action: JobAction::RefreshSegment.as_str().into(),
+            status: QueryStatus::InProgress,
+            bytes_billed: None,
+            error: None,
+            created_at: now,
+            finished_at: None,
+        })
+        .await?;
+    app.ports
+        .history
+        .set_job_revision(&job.job_id, revision)
+        .await?;
+    let check = CheckJobMessage {
+        job_id: job.job_id.clone(),
+        account_id: account.to_string(),
+        action: JobAction::RefreshSegment,
+        job_input_data: JobInput {
+            segment_id: Some(segment_id.to_string()),
+            revision: Some(revision),
+            ..Default::default()
+        },
+        started_at: now,
+        attempt: 0,
+    };
+    app.queue_check(&check, app.schedule.first_delay).await
 }

@@ -53,6 +53,17 @@ pub async fn create_segment(app: &App, event: LambdaEvent<Value>) -> Result<Valu
         })
         .await;
     }
+    if payload.get("action").and_then(Value::as_str) == Some("history") {
+        // A read: the segment's revisions, runs and population series (SPEC §11).
+        let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default();
+        let (account, segment) = (field("accountId"), field("segmentId"));
+        let span = tracing::info_span!("create-segment", accountId = %account, segmentId = %segment, action = "history");
+        let out = crate::history::read(app, account, segment, &ctx.request_id)
+            .instrument(span)
+            .await
+            .map_err(fail)?;
+        return Ok(serde_json::to_value(out)?);
+    }
     let cmd: SegmentCommand = decode(&payload)?;
     let out = create_segment::handle(app, &cmd, &ctx.request_id, Utc::now())
         .instrument(cmd.span())

@@ -18,8 +18,9 @@ use segments_infra::config::Config;
 use segments_infra::error::Result;
 use segments_infra::faults::{Faults, Faulty};
 use segments_infra::ports::{
-    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue,
-    SegmentReportRow, SegmentRow, SegmentStore, SegmentWrite, Warehouse,
+    Cache, HistoryStore, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob,
+    Queue, RevisionAction, RevisionRow, RunRecord, SegmentReportRow, SegmentRow, SegmentStore,
+    SegmentWrite, Warehouse,
 };
 use segments_infra::wiring::Ports;
 use serde_json::Value;
@@ -47,6 +48,12 @@ struct StoreState {
     /// `"SegmentReport"` rows in insertion order (`ORDER BY created_at`).
     links: Vec<SegmentReportRow>,
     next_link: u64,
+    /// `"SegmentRevisions"`, with the request that wrote each.
+    revisions: Vec<(RevisionRow, String)>,
+    /// `segment_jobs.revision`.
+    job_revisions: HashMap<String, i64>,
+    /// `segment_delta_outbox`: run -> (parts, sent).
+    outbox: HashMap<String, (i64, i64)>,
 }
 
 /// The segment store (`"Accounts"`, `"Segments"`, `segment_jobs`).
@@ -97,6 +104,140 @@ impl FakeStore {
             && row.query_status == "done"
             && row.query.is_some()
             && row.total_bytes_billed.unwrap_or(0) < threshold
+    }
+}
+
+#[async_trait]
+impl HistoryStore for FakeStore {
+    async fn save_with_revision(
+        &self,
+        seg: &SegmentWrite,
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+        request_id: &str,
+    ) -> Result<i64> {
+        if let Some((r, _)) = lock(&self.state)
+            .revisions
+            .iter()
+            .find(|(r, req)| r.segment_id == seg.id && req == request_id)
+        {
+            return Ok(r.revision);
+        }
+        self.save_segment(seg).await?;
+        let mut s = lock(&self.state);
+        let revision = s
+            .revisions
+            .iter()
+            .filter(|(r, _)| r.segment_id == seg.id)
+            .map(|(r, _)| r.revision)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        s.revisions.push((
+            RevisionRow {
+                segment_id: seg.id.clone(),
+                account_id: seg.account_id.clone(),
+                revision,
+                name: seg.name.clone(),
+                description: seg.description.clone(),
+                rule_groups: seg.rule_groups.clone(),
+                action: action.as_str().into(),
+                reverted_to,
+                created_at: Utc::now(),
+            },
+            request_id.into(),
+        ));
+        Ok(revision)
+    }
+
+    async fn revisions(&self, account_id: &str, segment_id: &str) -> Result<Vec<RevisionRow>> {
+        Ok(lock(&self.state)
+            .revisions
+            .iter()
+            .filter(|(r, _)| r.account_id == account_id && r.segment_id == segment_id)
+            .map(|(r, _)| r.clone())
+            .collect())
+    }
+
+    async fn revision(
+        &self,
+        account_id: &str,
+        segment_id: &str,
+        revision: i64,
+    ) -> Result<Option<RevisionRow>> {
+        Ok(self
+            .revisions(account_id, segment_id)
+            .await?
+            .into_iter()
+            .find(|r| r.revision == revision))
+    }
+
+    async fn latest_revisions(&self, account_id: &str) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for (r, _) in lock(&self.state).revisions.iter() {
+            if r.account_id == account_id {
+                let e = out.entry(r.segment_id.clone()).or_insert(r.revision);
+                *e = (*e).max(r.revision);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_job_revision(&self, job_id: &str, revision: i64) -> Result<()> {
+        lock(&self.state)
+            .job_revisions
+            .insert(job_id.into(), revision);
+        Ok(())
+    }
+
+    async fn outbox_claim(
+        &self,
+        run_id: &str,
+        _account_id: &str,
+        _segment_id: &str,
+        parts: i64,
+    ) -> Result<i64> {
+        let mut s = lock(&self.state);
+        let (recorded, sent) = *s.outbox.entry(run_id.into()).or_insert((parts, 0));
+        if recorded != parts {
+            return Err(InfraError::Postgres(format!(
+                "run {run_id}: {parts} parts now, {recorded} recorded"
+            )));
+        }
+        Ok(sent)
+    }
+
+    async fn outbox_sent(&self, run_id: &str, sent: i64) -> Result<()> {
+        if let Some(e) = lock(&self.state).outbox.get_mut(run_id) {
+            e.1 = e.1.max(sent);
+        }
+        Ok(())
+    }
+
+    async fn runs(&self, account_id: &str, segment_id: &str, limit: i64) -> Result<Vec<RunRecord>> {
+        let s = lock(&self.state);
+        let mut jobs: Vec<&(u64, JobRecord)> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| {
+                j.account_id == account_id && j.segment_id.as_deref() == Some(segment_id)
+            })
+            .collect();
+        jobs.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        Ok(jobs
+            .into_iter()
+            .take(limit.max(0) as usize)
+            .map(|(_, j)| RunRecord {
+                job_id: j.job_id.clone(),
+                action: j.action.clone(),
+                status: j.status.as_str().into(),
+                revision: s.job_revisions.get(&j.job_id).copied(),
+                bytes_billed: j.bytes_billed,
+                error: j.error.clone(),
+                created_at: j.created_at,
+                finished_at: j.finished_at,
+            })
+            .collect())
     }
 }
 
@@ -837,6 +978,7 @@ impl Fakes {
     pub fn app(&self) -> App {
         let ports = Ports {
             store: self.store.clone(),
+            history: self.store.clone(),
             cache: self.cache.clone(),
             queue: self.queue.clone(),
             objects: self.objects.clone(),
@@ -851,6 +993,7 @@ impl Fakes {
     pub fn app_with_faults(&self, faults: &Faults) -> App {
         let ports = Ports {
             store: Arc::new(Faulty::new(Shared(self.store.clone()), faults)),
+            history: Arc::new(Faulty::new(Shared(self.store.clone()), faults)),
             cache: Arc::new(Faulty::new(Shared(self.cache.clone()), faults)),
             queue: Arc::new(Faulty::new(Shared(self.queue.clone()), faults)),
             objects: Arc::new(Faulty::new(Shared(self.objects.clone()), faults)),
@@ -863,6 +1006,42 @@ impl Fakes {
 
 /// A shared fake, so the test keeps reading what the wrapped one recorded.
 pub struct Shared<T>(pub Arc<T>);
+
+#[async_trait]
+impl<T: HistoryStore> HistoryStore for Shared<T> {
+    async fn save_with_revision(
+        &self,
+        seg: &SegmentWrite,
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+        request_id: &str,
+    ) -> Result<i64> {
+        self.0
+            .save_with_revision(seg, action, reverted_to, request_id)
+            .await
+    }
+    async fn revisions(&self, a: &str, s: &str) -> Result<Vec<RevisionRow>> {
+        self.0.revisions(a, s).await
+    }
+    async fn revision(&self, a: &str, s: &str, r: i64) -> Result<Option<RevisionRow>> {
+        self.0.revision(a, s, r).await
+    }
+    async fn latest_revisions(&self, a: &str) -> Result<HashMap<String, i64>> {
+        self.0.latest_revisions(a).await
+    }
+    async fn set_job_revision(&self, j: &str, r: i64) -> Result<()> {
+        self.0.set_job_revision(j, r).await
+    }
+    async fn outbox_claim(&self, run: &str, a: &str, s: &str, parts: i64) -> Result<i64> {
+        self.0.outbox_claim(run, a, s, parts).await
+    }
+    async fn outbox_sent(&self, run: &str, sent: i64) -> Result<()> {
+        self.0.outbox_sent(run, sent).await
+    }
+    async fn runs(&self, a: &str, s: &str, limit: i64) -> Result<Vec<RunRecord>> {
+        self.0.runs(a, s, limit).await
+    }
+}
 
 #[async_trait]
 impl<T: SegmentStore> SegmentStore for Shared<T> {

@@ -9,6 +9,7 @@ pub mod cronjob;
 pub mod entry;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod history;
 pub mod report;
 pub mod segment_models;
 pub mod sqs;
@@ -48,6 +49,10 @@ pub struct App {
     pub schedule: CheckSchedule,
     /// How long report result tables live; `None` keeps them.
     pub report_table_expiration: Option<chrono::Duration>,
+    /// Share of the population a run after a rule change may move without an alert.
+    pub size_alert_share: f64,
+    /// Where finished runs' membership changes are published, when configured.
+    pub membership_queue_url: Option<String>,
 }
 
 /// A handler's failure. `Rejected` can never succeed (bad message, invalid
@@ -151,11 +156,20 @@ impl App {
             },
             report_table_expiration: (config.report_table_expiration_hours > 0)
                 .then(|| chrono::Duration::hours(config.report_table_expiration_hours.into())),
+            size_alert_share: config.size_alert_share,
+            membership_queue_url: config.membership_queue_url.clone(),
         }
     }
 
     pub fn dataset(&self, account_id: &str) -> String {
         segments_core::model::account_dataset(&self.dataset_prefix, account_id)
+    }
+
+    /// Whether builds and refreshes submit the run with history (SPEC §11):
+    /// its SQL renders for BigQuery only, so a Postgres warehouse gets the
+    /// plain build and refresh, without history rows (docs/history.md).
+    pub fn runs_with_history(&self) -> bool {
+        self.dialect == DialectKind::BigQuery
     }
 
     pub fn target(&self, account_id: &str) -> Result<Target, Failure> {

@@ -142,6 +142,7 @@ pub async fn handle_request(
                     report_name: req.report_name.clone(),
                     cache_key: Some(cache_key.clone()),
                     result_table: Some(table.clone()),
+                    ..Default::default()
                 },
                 started_at: now,
                 attempt: 0,

@@ -91,7 +91,7 @@ async fn the_first_cold_start_creates_our_tables_on_an_empty_database() {
     assert_eq!(
         db.query_strings("SELECT version::text FROM segments_migrations ORDER BY version")
             .await,
-        ["2", "3"],
+        ["10", "11", "2", "3"],
         "the functions' own migrations, each once"
     );
     // The web app's tables are the web app's: a cold start never touches them.
@@ -100,7 +100,12 @@ async fn the_first_cold_start_creates_our_tables_on_an_empty_database() {
             "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
         .await,
-        ["segment_jobs", "segments_migrations"]
+        [
+            "SegmentRevisions",
+            "segment_delta_outbox",
+            "segment_jobs",
+            "segments_migrations"
+        ]
     );
     // The first job row of a deployment lands.
     let job = JobRecord {
@@ -134,7 +139,7 @@ async fn concurrent_migrations_apply_each_version_once_under_the_lock() {
     if a.is_empty() {
         std::mem::swap(&mut a, &mut b);
     }
-    assert_eq!((a, b), (vec![2, 3], vec![]));
+    assert_eq!((a, b), (vec![2, 3, 10, 11], vec![]));
     assert_eq!(s1.migrate_functions().await.unwrap(), Vec::<i32>::new());
     // The full set (tests, the demo) adds the web app's tables on top.
     assert_eq!(s1.migrate().await.unwrap(), vec![1]);

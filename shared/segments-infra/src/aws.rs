@@ -155,6 +155,25 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn send_fifo(
+        &self,
+        queue_url: &str,
+        body: &str,
+        group_id: &str,
+        dedup_id: &str,
+    ) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .message_group_id(group_id)
+            .message_deduplication_id(dedup_id)
+            .send()
+            .await
+            .map_err(sqs)?;
+        Ok(())
+    }
+
     async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()> {
         for (chunk_no, chunk) in bodies.chunks(10).enumerate() {
             let entries = chunk

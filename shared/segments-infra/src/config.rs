@@ -97,6 +97,11 @@ pub struct Config {
     /// Hours a report's result table lives (`REPORT_TABLE_EXPIRATION_HOURS`,
     /// default 24; 0 keeps them until deleted).
     pub report_table_expiration_hours: u32,
+    /// A run after a rule change that moves the population by more than this
+    /// share (0.2 = 20 %) raises a size alert (SPEC §11).
+    pub size_alert_share: f64,
+    /// Where each finished run's membership changes are published (optional).
+    pub membership_queue_url: Option<String>,
     /// The Secrets Manager secret the secret variables came from, if any.
     pub secrets_arn: Option<String>,
     /// Postgres connections per execution environment and their timeouts.
@@ -285,6 +290,18 @@ impl Config {
                 .num("SEGMENT_BYTES_BILLED_THRESHOLD", DEFAULT_BYTES_THRESHOLD),
             job_check_deadline_seconds: v.num("JOB_CHECK_DEADLINE_SECONDS", 300),
             report_table_expiration_hours: v.num("REPORT_TABLE_EXPIRATION_HOURS", 24),
+            size_alert_share: {
+                let share: f64 = v.num("SEGMENT_SIZE_ALERT_SHARE", 0.2);
+                if share.is_finite() && share >= 0.0 {
+                    share
+                } else {
+                    v.problems.push(format!(
+                        "SEGMENT_SIZE_ALERT_SHARE must be a share of at least 0 (0.2 = 20 %), got {share}"
+                    ));
+                    0.2
+                }
+            },
+            membership_queue_url: v.opt("MEMBERSHIP_QUEUE_URL"),
             secrets_arn: v.opt("SECRETS_ARN"),
             database_pool: crate::postgres::PoolSettings {
                 max_size: v.num("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE),

@@ -3,8 +3,9 @@
 
 use crate::error::{ErrorClass, InfraError, Result, Service};
 use crate::ports::{
-    Cache, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob, Queue,
-    SegmentReportRow, SegmentRow, SegmentStore, SegmentWrite, Warehouse,
+    Cache, HistoryStore, JobRecord, JobStatus, JobTransition, Notifier, ObjectStore, QueryJob,
+    Queue, RevisionAction, RevisionRow, RunRecord, SegmentReportRow, SegmentRow, SegmentStore,
+    SegmentWrite, Warehouse,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -74,6 +75,56 @@ impl<T> Faulty<T> {
             inner,
             faults: faults.clone(),
         }
+    }
+}
+
+/// The history port (same database): `save_with_revision` saves the segment,
+/// so it fails where `store.save_segment` is armed; the others as `history.*`.
+#[async_trait]
+impl<T: HistoryStore> HistoryStore for Faulty<T> {
+    async fn save_with_revision(
+        &self,
+        seg: &SegmentWrite,
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+        request_id: &str,
+    ) -> Result<i64> {
+        self.faults.check("store.save_segment", Service::Postgres)?;
+        self.inner
+            .save_with_revision(seg, action, reverted_to, request_id)
+            .await
+    }
+    async fn revisions(&self, a: &str, s: &str) -> Result<Vec<RevisionRow>> {
+        self.faults.check("history.revisions", Service::Postgres)?;
+        self.inner.revisions(a, s).await
+    }
+    async fn revision(&self, a: &str, s: &str, r: i64) -> Result<Option<RevisionRow>> {
+        self.faults.check("history.revision", Service::Postgres)?;
+        self.inner.revision(a, s, r).await
+    }
+    async fn latest_revisions(&self, a: &str) -> Result<HashMap<String, i64>> {
+        self.faults
+            .check("history.latest_revisions", Service::Postgres)?;
+        self.inner.latest_revisions(a).await
+    }
+    async fn set_job_revision(&self, j: &str, r: i64) -> Result<()> {
+        self.faults
+            .check("history.set_job_revision", Service::Postgres)?;
+        self.inner.set_job_revision(j, r).await
+    }
+    async fn outbox_claim(&self, run: &str, a: &str, s: &str, parts: i64) -> Result<i64> {
+        self.faults
+            .check("history.outbox_claim", Service::Postgres)?;
+        self.inner.outbox_claim(run, a, s, parts).await
+    }
+    async fn outbox_sent(&self, run: &str, sent: i64) -> Result<()> {
+        self.faults
+            .check("history.outbox_sent", Service::Postgres)?;
+        self.inner.outbox_sent(run, sent).await
+    }
+    async fn runs(&self, a: &str, s: &str, limit: i64) -> Result<Vec<RunRecord>> {
+        self.faults.check("history.runs", Service::Postgres)?;
+        self.inner.runs(a, s, limit).await
     }
 }
 
@@ -234,6 +285,18 @@ impl<T: Queue> Queue for Faulty<T> {
         self.faults.check("queue.send", Service::Sqs)?;
         self.inner
             .send_with_attributes(queue_url, body, delay_seconds, attributes)
+            .await
+    }
+    async fn send_fifo(
+        &self,
+        queue_url: &str,
+        body: &str,
+        group_id: &str,
+        dedup_id: &str,
+    ) -> Result<()> {
+        self.faults.check("queue.send_fifo", Service::Sqs)?;
+        self.inner
+            .send_fifo(queue_url, body, group_id, dedup_id)
             .await
     }
     async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()> {

@@ -173,6 +173,20 @@ pub trait Queue: Send + Sync {
         delay_seconds: u32,
         attributes: &[(&str, &str)],
     ) -> Result<()>;
+    /// Sends one message to a FIFO queue: `dedup_id` makes a second send of the
+    /// same message within SQS's 5-minute window a no-op.
+    async fn send_fifo(
+        &self,
+        queue_url: &str,
+        body: &str,
+        group_id: &str,
+        dedup_id: &str,
+    ) -> Result<()> {
+        let _ = (queue_url, body, group_id, dedup_id);
+        Err(crate::error::InfraError::Unsupported(
+            "FIFO messages on this queue adapter".into(),
+        ))
+    }
     /// Sends many bodies in batches of 10.
     async fn send_batch(&self, queue_url: &str, bodies: &[String]) -> Result<()>;
 }
@@ -246,4 +260,95 @@ pub trait Warehouse: Send + Sync {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn trigger(&self, channel: &str, event: &str, data: &Value) -> Result<()>;
+}
+
+/// Why a revision of a segment's rules was written (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisionAction {
+    Create,
+    Update,
+    Revert,
+}
+
+impl RevisionAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionAction::Create => "create",
+            RevisionAction::Update => "update",
+            RevisionAction::Revert => "revert",
+        }
+    }
+}
+
+/// A row of `"SegmentRevisions"`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionRow {
+    pub segment_id: String,
+    pub account_id: String,
+    pub revision: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub rule_groups: String,
+    pub action: String,
+    pub reverted_to: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One run of a segment as `segment_jobs` records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub job_id: String,
+    pub action: String,
+    pub status: String,
+    pub revision: Option<i64>,
+    pub bytes_billed: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Rule revisions and runs of segments (SPEC §11).
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// Saves the segment as [`SegmentStore::save_segment`] does and appends a
+    /// revision in the same transaction; returns its number. The same
+    /// `request_id` again (a redelivery) writes nothing and returns the
+    /// revision it wrote the first time.
+    async fn save_with_revision(
+        &self,
+        seg: &SegmentWrite,
+        action: RevisionAction,
+        reverted_to: Option<i64>,
+        request_id: &str,
+    ) -> Result<i64>;
+    /// The segment's revisions, oldest first; none for another account's segment.
+    async fn revisions(&self, account_id: &str, segment_id: &str) -> Result<Vec<RevisionRow>>;
+    async fn revision(
+        &self,
+        account_id: &str,
+        segment_id: &str,
+        revision: i64,
+    ) -> Result<Option<RevisionRow>>;
+    /// The latest revision of each segment of the account that has one.
+    async fn latest_revisions(
+        &self,
+        account_id: &str,
+    ) -> Result<std::collections::HashMap<String, i64>>;
+    /// Records which revision a job runs.
+    async fn set_job_revision(&self, job_id: &str, revision: i64) -> Result<()>;
+    /// Registers a run's published changes (`parts` messages) once and
+    /// returns how many parts were already sent (0 the first time).
+    async fn outbox_claim(
+        &self,
+        run_id: &str,
+        account_id: &str,
+        segment_id: &str,
+        parts: i64,
+    ) -> Result<i64>;
+    /// Records that parts `1..=sent` of the run are on the queue.
+    async fn outbox_sent(&self, run_id: &str, sent: i64) -> Result<()>;
+    /// The segment's runs (builds and refreshes), newest first, at most `limit`.
+    async fn runs(&self, account_id: &str, segment_id: &str, limit: i64) -> Result<Vec<RunRecord>>;
 }

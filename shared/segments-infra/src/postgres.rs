@@ -39,7 +39,22 @@ const MIGRATIONS: &[(i32, Owner, &str)] = &[
         Owner::Functions,
         include_str!("migrations/003_segment_jobs_order.sql"),
     ),
+    // History (SPEC §11) starts at 10, leaving 4-9 to work merged meanwhile.
+    (
+        10,
+        Owner::Functions,
+        include_str!("migrations/010_segment_history.sql"),
+    ),
+    (
+        11,
+        Owner::Functions,
+        include_str!("migrations/011_segment_delta_outbox.sql"),
+    ),
 ];
+
+// The history port (revisions, runs, the delta outbox) on the same pool.
+#[path = "postgres_history.rs"]
+mod history;
 
 /// Serialises concurrent migrations (any fixed number works).
 const MIGRATION_LOCK: i64 = 0x5e6_3e47;
@@ -669,6 +684,25 @@ impl SegmentStore for PgStore {
                        WHERE id = $1::text::uuid AND "accountId" = $5::text::uuid
                          AND $6::text = (SELECT j.job_id FROM segment_jobs j WHERE j.segment_id = $1::text::uuid
                                    AND j.action IN ('create-segment', 'rebuild-segment')
+                                   ORDER BY j.started_seq DESC LIMIT 1)"#,
+                    &[segment_id, &status.as_str(), &bytes_billed, &at, &job.account_id, &job_id],
+                )
+                .await
+                .map_err(pg)?;
+            segment_updated = n == 1;
+        }
+        if let (true, Some(segment_id)) = (job.action == "refresh-segment", &job.segment_id) {
+            // A refresh leaves "queryStatus" alone (the table keeps its last good
+            // members); a finished one records what it billed, which the bytes
+            // guard of the next schedule reads, unless a newer run owns the segment.
+            let n = tx
+                .execute(
+                    r#"UPDATE "Segments" SET
+                           "totalBytesBilled" = CASE WHEN $2::text = 'done' THEN COALESCE($3::bigint, "totalBytesBilled") ELSE "totalBytesBilled" END,
+                           "buildAt" = CASE WHEN $2::text = 'done' THEN $4::timestamptz ELSE "buildAt" END, updated_at = now()
+                       WHERE id = $1::text::uuid AND "accountId" = $5::text::uuid
+                         AND $6::text = (SELECT j.job_id FROM segment_jobs j WHERE j.segment_id = $1::text::uuid
+                                   AND j.action IN ('create-segment', 'rebuild-segment', 'refresh-segment')
                                    ORDER BY j.started_seq DESC LIMIT 1)"#,
                     &[segment_id, &status.as_str(), &bytes_billed, &at, &job.account_id, &job_id],
                 )

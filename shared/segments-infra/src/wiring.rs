@@ -7,7 +7,7 @@ use crate::cache::RedisCache;
 use crate::config::{Config, WarehouseKind};
 use crate::error::Result;
 use crate::pg_warehouse::{PgWarehouse, PgWarehouseConfig};
-use crate::ports::{Cache, Notifier, ObjectStore, Queue, SegmentStore, Warehouse};
+use crate::ports::{Cache, HistoryStore, Notifier, ObjectStore, Queue, SegmentStore, Warehouse};
 use crate::postgres::PgStore;
 use crate::pusher::Pusher;
 use std::sync::Arc;
@@ -15,6 +15,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Ports {
     pub store: Arc<dyn SegmentStore>,
+    /// Rule revisions and runs (SPEC §11); the same database as `store`.
+    pub history: Arc<dyn HistoryStore>,
     pub cache: Arc<dyn Cache>,
     pub queue: Arc<dyn Queue>,
     pub objects: Arc<dyn ObjectStore>,
@@ -28,7 +30,10 @@ impl Ports {
     /// deploy's migration step is the first cold start of each function).
     /// Redis connects lazily: its outage must not stop a function.
     pub async fn connect(config: &Config) -> Result<Ports> {
-        let store = PgStore::connect_with(&config.database_url.0, config.database_pool)?;
+        let store = Arc::new(PgStore::connect_with(
+            &config.database_url.0,
+            config.database_pool,
+        )?);
         let applied = store.migrate_functions().await?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied Postgres migrations");
@@ -47,7 +52,8 @@ impl Ports {
         };
         let sdk = sdk_config(&config.aws_region, config.aws_endpoint_url.as_deref(), None).await;
         Ok(Ports {
-            store: Arc::new(store),
+            store: store.clone(),
+            history: store,
             cache: Arc::new(RedisCache::with_ca_file(
                 &config.redis_url.0,
                 config.redis_ca_file.as_deref(),

@@ -342,6 +342,8 @@ impl SegmentSource {
             &Statement::CreateTableIfNotExists {
                 table: self.target.table(t.name),
                 columns,
+                partition_by_day: None,
+                cluster_by: vec![],
             },
             Clock::Placeholders,
         )

@@ -399,8 +399,25 @@ pub enum Statement<'q> {
     },
     DropTableIfExists(TableRef),
     /// Creates an empty table with these typed columns unless it exists.
+    /// Engines that can partition it by day of `partition_by_day` (a
+    /// timestamp column) and cluster it by `cluster_by` do; others ignore both.
     CreateTableIfNotExists {
         table: TableRef,
         columns: Vec<(Ident, ValueType)>,
+        partition_by_day: Option<Ident>,
+        cluster_by: Vec<Ident>,
+    },
+    /// Replaces a scratch table with the rows of `query`; engines that can drop
+    /// a table by themselves do so `expire_hours` later, should its owner not.
+    CreateOrReplaceScratchTable {
+        table: TableRef,
+        query: &'q Query,
+        expire_hours: u32,
+    },
+    /// `INSERT INTO table (columns) <query>`.
+    InsertSelect {
+        table: TableRef,
+        columns: Vec<Ident>,
+        query: &'q Query,
     },
 }

@@ -129,6 +129,50 @@ impl Dialect for BigQuery {
         w.query(query);
     }
 
+    fn create_table_if_not_exists(
+        &self,
+        w: &mut Writer,
+        table: &TableRef,
+        columns: &[(Ident, ValueType)],
+        partition_by_day: Option<&Ident>,
+        cluster_by: &[Ident],
+    ) {
+        w.push("CREATE TABLE IF NOT EXISTS ");
+        w.table(table);
+        w.column_defs(columns);
+        if let Some(col) = partition_by_day {
+            // Day partitions of a TIMESTAMP column, as `DATE(col)` gives; the
+            // emulator accepts only this spelling, BigQuery both.
+            w.push("\nPARTITION BY TIMESTAMP_TRUNC(");
+            w.ident(col);
+            w.push(", DAY)");
+        }
+        if !cluster_by.is_empty() {
+            w.push("\nCLUSTER BY ");
+            for (i, c) in cluster_by.iter().enumerate() {
+                if i > 0 {
+                    w.push(", ");
+                }
+                w.ident(c);
+            }
+        }
+    }
+
+    fn create_or_replace_scratch_table(
+        &self,
+        w: &mut Writer,
+        table: &TableRef,
+        query: &Query,
+        expire_hours: u32,
+    ) {
+        w.push("CREATE OR REPLACE TABLE ");
+        w.table(table);
+        w.push(&format!(
+            "\nOPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {expire_hours} HOUR)) AS\n"
+        ));
+        w.query(query);
+    }
+
     /// One MERGE: BigQuery has `WHEN NOT MATCHED BY SOURCE`.
     fn sync_table(&self, w: &mut Writer, table: &TableRef, source: &Query, key: &Ident) {
         w.push("MERGE ");

@@ -371,25 +371,32 @@ pub trait Dialect: Send + Sync {
         w.push(")");
     }
 
-    /// `CREATE TABLE IF NOT EXISTS table (column type, ...)`.
+    /// `CREATE TABLE IF NOT EXISTS table (column type, ...)`. Default: no
+    /// partitioning or clustering (an engine that has them overrides this).
     fn create_table_if_not_exists(
         &self,
         w: &mut Writer,
         table: &TableRef,
         columns: &[(Ident, ValueType)],
+        partition_by_day: Option<&Ident>,
+        cluster_by: &[Ident],
     ) {
+        let _ = (partition_by_day, cluster_by);
         w.push("CREATE TABLE IF NOT EXISTS ");
         w.table(table);
-        w.push(" (");
-        for (i, (name, ty)) in columns.iter().enumerate() {
-            if i > 0 {
-                w.push(", ");
-            }
-            w.ident(name);
-            w.push(" ");
-            w.push(self.value_type_name(*ty));
-        }
-        w.push(")");
+        w.column_defs(columns);
+    }
+
+    /// A scratch table. Default: [`Dialect::create_or_replace_table`], with no expiry.
+    fn create_or_replace_scratch_table(
+        &self,
+        w: &mut Writer,
+        table: &TableRef,
+        query: &Query,
+        expire_hours: u32,
+    ) {
+        let _ = expire_hours;
+        self.create_or_replace_table(w, table, query);
     }
 }
 

@@ -10,7 +10,7 @@ pub mod render;
 
 pub use ast::*;
 pub use dialect::{Dialect, DialectKind};
-pub use render::{Writer, render_query, render_statement};
+pub use render::{Writer, render_query, render_script, render_statement};
 
 use crate::error::CoreError;
 use crate::time::Clock;

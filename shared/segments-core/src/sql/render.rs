@@ -29,11 +29,55 @@ pub fn render_statement(
         } => dialect.create_or_replace_expiring_table(&mut w, table, query, *expires_at),
         Statement::Sync { table, source, key } => dialect.sync_table(&mut w, table, source, key),
         Statement::DropTableIfExists(t) => dialect.drop_table_if_exists(&mut w, t),
-        Statement::CreateTableIfNotExists { table, columns } => {
-            dialect.create_table_if_not_exists(&mut w, table, columns)
+        Statement::CreateTableIfNotExists {
+            table,
+            columns,
+            partition_by_day,
+            cluster_by,
+        } => dialect.create_table_if_not_exists(
+            &mut w,
+            table,
+            columns,
+            partition_by_day.as_ref(),
+            cluster_by,
+        ),
+        Statement::CreateOrReplaceScratchTable {
+            table,
+            query,
+            expire_hours,
+        } => dialect.create_or_replace_scratch_table(&mut w, table, query, *expire_hours),
+        Statement::InsertSelect {
+            table,
+            columns,
+            query,
+        } => {
+            w.push("INSERT INTO ");
+            w.table(table);
+            w.push(" (");
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    w.push(", ");
+                }
+                w.ident(c);
+            }
+            w.push(")\n");
+            w.query(query);
         }
     }
     w.finish()
+}
+
+/// Statements run in order as one job: separated by `;`, no scripting.
+pub fn render_script(
+    dialect: &dyn Dialect,
+    statements: &[Statement],
+    clock: Clock,
+) -> Result<String, CoreError> {
+    let parts = statements
+        .iter()
+        .map(|s| render_statement(dialect, s, clock))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parts.join(";\n"))
 }
 
 /// Renders a query for `clock`.
@@ -76,6 +120,21 @@ impl<'d> Writer<'d> {
 
     pub fn push(&mut self, s: &str) {
         self.out.push_str(s);
+    }
+
+    /// ` (name type, ...)` of a table definition, types named by the dialect.
+    pub fn column_defs(&mut self, columns: &[(Ident, ValueType)]) {
+        self.push(" (");
+        for (i, (name, ty)) in columns.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(name);
+            let ty = self.dialect.value_type_name(*ty);
+            self.push(" ");
+            self.push(ty);
+        }
+        self.push(")");
     }
 
     pub fn ident(&mut self, id: &Ident) {

@@ -238,6 +238,7 @@ async fn given_a_finished_report_when_checked_then_its_rows_are_cached_and_the_r
             report_name: Some("devices".into()),
             cache_key: Some(key.clone()),
             result_table: Some("report_t".into()),
+            ..Default::default()
         },
         ..build_check(JOB)
     };
