@@ -58,6 +58,9 @@ EVERY_FUNCTION_SETS = {"DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT_MS", "R
 # (docs/deploy.md, connection budget: a small RDS instance with room for the web app).
 CONNECTION_BUDGET = 100
 SECRETS = {"DatabaseUrl", "RedisUrl", "GoogleServiceAccountKey", "PusherSecret"}
+# Required only with WAREHOUSE=postgres (docs/postgres-warehouse.md); the
+# template deploys the BigQuery warehouse.
+ONLY_FOR_POSTGRES_WAREHOUSE = {"WAREHOUSE_URL"}
 # Read by tracing's EnvFilter, not by config.rs.
 OTHER_VARS = {"RUST_LOG"}
 
@@ -127,7 +130,12 @@ for name, fn in functions.items():
     env = {**glob.get("Environment", {}).get("Variables", {}), **props.get("Environment", {}).get("Variables", {})}
     for var in sorted(set(env) - read_vars - OTHER_VARS):
         problems.append(f"{name}: sets {var}, which the code never reads")
-    for var in sorted((required_vars | NEEDS.get(name, set()) | EVERY_FUNCTION_SETS) - set(env)):
+    # Required only by the warehouse they configure (config.rs reads them in its branch).
+    if str(env.get("WAREHOUSE", "bigquery")).lower() == "postgres":
+        needed = required_vars
+    else:
+        needed = required_vars - ONLY_FOR_POSTGRES_WAREHOUSE
+    for var in sorted((needed | NEEDS.get(name, set()) | EVERY_FUNCTION_SETS) - set(env)):
         problems.append(f"{name}: does not set {var}, which it needs")
 
     sends = set()
