@@ -5,6 +5,7 @@
 
 use chrono::Utc;
 use segments_core::Catalog;
+use segments_core::jobs::QueryStatus;
 use segments_core::messages::{CheckJobMessage, CronjobMessage, SegmentCommand};
 use segments_handlers::check_job::{self, Checked};
 use segments_handlers::{App, create_segment, cronjob, report};
@@ -186,6 +187,15 @@ async fn create_check_refresh_report_on_a_postgres_warehouse() {
         "{done:?}"
     );
     assert_eq!(w.members(&table).await.unwrap(), vec!["s1", "s2", "s8"]);
+    // The refresh is tracked like a build: its check records it done (the plain
+    // refresh on Postgres, docs/history.md), with the revision it ran.
+    let checked = check_all(&app, &sqs, &check_queue, 1).await;
+    assert!(
+        matches!(&checked[0], Checked::Finished { status, .. } if status == "done"),
+        "{checked:?}"
+    );
+    let refresh_row = store.job(&refreshed.submitted[0]).await.unwrap().unwrap();
+    assert_eq!(refresh_row.status, QueryStatus::Done);
 
     // A report filtered by the segment: its result table, read back into the cache.
     let request = json!({"accountId": account, "accountTimeZone": "UTC", "reportName": "devices", "object": "session",

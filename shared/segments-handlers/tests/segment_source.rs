@@ -58,8 +58,8 @@ async fn env(source_dataset: &str) -> Env {
     let mut vars = stack_env();
     vars.insert("BIGQUERY_DATASET_PREFIX".into(), "segsrc_".into());
     vars.insert("STATIC_BUCKET".into(), "static".into());
-    vars.insert("CRONJOB_QUEUE_URL".into(), "unused".into());
-    vars.insert("CHECK_JOB_QUEUE_URL".into(), "unused".into());
+    // Real queues: the segments' refreshes are tracked runs, each queues a check.
+    segments_tests::lambda::local_queues(&mut vars, "segsrc").await;
     let config = Config::from_map(&vars).unwrap();
     let store = PgStore::connect(&config.database_url.0, 4).unwrap();
     store.migrate().await.unwrap();
