@@ -23,8 +23,9 @@ cargo build --workspace --bins --locked
 step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# At debug level, so the log scan below sees everything the functions can print.
-RUST_LOG=debug cargo test --workspace --locked 2>&1 | tee "$log"
+# The function binaries run at RUST_LOG=debug (tests/src/lambda.rs), so the
+# log scan below sees everything they can print.
+cargo test --workspace --locked 2>&1 | tee "$log"
 
 step "log scan: no secret in any function log or test output"
 bash tests/scan_logs.sh "$log"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scans every log the suite's function binaries wrote (.stack/lambda-*.log, run
-# at RUST_LOG=debug by tests/run.sh) and the suite's own output for secrets:
+# at RUST_LOG=debug by tests/src/lambda.rs) and the suite's own output for secrets:
 # the local stack's secret values, private keys, and Authorization headers.
 # Usage: tests/scan_logs.sh [extra log file ...]; exits 1 naming each finding.
 set -euo pipefail

@@ -131,6 +131,13 @@ impl LocalLambdas {
                     format!("http://127.0.0.1:{port}/.rt/{f}"),
                 )
                 .env("AWS_LAMBDA_FUNCTION_NAME", f)
+                // At debug unless told otherwise, so tests/scan_logs.sh sees
+                // everything a function can print (the functions cap their
+                // dependencies at info themselves).
+                .env(
+                    "RUST_LOG",
+                    env.get("RUST_LOG").map(String::as_str).unwrap_or("debug"),
+                )
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
                 .stdout(log)
