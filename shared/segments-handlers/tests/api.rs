@@ -997,10 +997,12 @@ async fn a_failed_update_submit_keeps_the_old_rules_and_status() {
         Some(equals("country", "de").to_string().as_str())
     );
     assert_eq!(after.query_status, "in-progress");
+    // The build is the segment's run with history (SPEC §11), at revision 2.
+    let sql = probe.last();
     assert!(
-        probe.last().starts_with("CREATE OR REPLACE TABLE"),
-        "{}",
-        probe.last()
+        sql.contains("segment_population")
+            && sql.contains(&format!("segment_{}", seg.replace('-', "_"))),
+        "{sql}"
     );
 }
 
