@@ -483,16 +483,20 @@ async fn build(
             rendered.create_table_query
         };
         submit(app, account, &id, sql, false).await?;
-        if existing {
-            match save_after {
-                Some((action, reverted_to)) => {
-                    history
-                        .save_with_revision(&write, action, reverted_to, message_id)
-                        .await?;
-                }
-                None => app.ports.store.save_segment(&write).await?,
+        // The revision as stored: on a redelivery, the one this message
+        // already wrote (saving is idempotent per message), not the guess.
+        let revision = match (existing, save_after) {
+            (true, Some((action, reverted_to))) => {
+                history
+                    .save_with_revision(&write, action, reverted_to, message_id)
+                    .await?
             }
-        }
+            (true, None) => {
+                app.ports.store.save_segment(&write).await?;
+                revision
+            }
+            (false, _) => revision,
+        };
         app.ports
             .store
             .start_job(&JobRecord {
